@@ -1,0 +1,15 @@
+"""The model registry and the four architectures of the seed write-up.
+
+Contract for every model: ``forward(x: float32[N,3,H,W], normalised with ImageNet mean/std)
+-> logits float32[N,num_classes,H,W]`` at exactly the input's H and W, for any N >= 1 and
+H, W >= 32 (odd sizes included). Each model pads its input to a multiple of its output stride
+with shape arithmetic that survives ONNX export with dynamic H/W, and crops the logits back.
+"""
+
+from seg.models._registry import MODELS, check_model_name, get_model, register_model
+
+# Importing the architecture modules fills MODELS (in this order: the write-up's order).
+from seg.models import baseline_fcn, simple_unet, resnet_fcn, unet  # noqa: E402,F401  isort: skip
+from seg.models.summary import count_parameters, model_flops  # noqa: E402
+
+__all__ = ["MODELS", "get_model", "register_model", "check_model_name", "count_parameters", "model_flops"]

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real VOC/video samples in ../shared (skipped when absent), a small
+synthetic set, and an in-process runner for the ``seg`` CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seg.cli import main
+
+REAL_MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "real-media"
+
+
+@pytest.fixture(scope="session")
+def real_voc() -> Path:
+    root = REAL_MEDIA / "VOCdevkit" / "VOC2012"
+    if not root.is_dir():
+        pytest.skip("../shared/real-media is not beside the project")
+    return REAL_MEDIA
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """A tiny synthetic set (12 train, 4 val, 64 px) shared by the tests that only read it."""
+    from seg.data.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, SynthConfig(train=12, val=4, size=64, seed=3), progress=False)
+    return root
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``seg ARGS`` in-process; return (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
