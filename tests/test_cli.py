@@ -1,0 +1,51 @@
+"""The ``seg`` command line as a user meets it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import seg
+
+
+def test_help_lists_the_commands(cli):
+    code, out, _ = cli("--help")
+    assert code == 0 and "models" in out and "data" in out
+
+
+def test_version(cli):
+    code, out, _ = cli("--version")
+    assert code == 0 and out.strip() == f"seg {seg.__version__}"
+
+
+def test_models_table_lists_params_and_gflops(cli):
+    code, out, _ = cli("models", "--size", "64")
+    assert code == 0
+    for name, params in [("baseline_fcn", "5,493,645"), ("simple_unet", "3,018,325"),
+                         ("resnet_fcn", "27,718,293"), ("unet", "31,044,821")]:
+        assert re.search(rf"│ {name} +│ +{params} │ +[0-9.]+ │", out), out
+
+
+def test_models_unknown_name_lists_valid_ones(cli):
+    code, out, err = cli("models", "unet", "fcn32s")
+    assert code == 1 and out == ""
+    assert err == "error: unknown model 'fcn32s'; choose one of: baseline_fcn, simple_unet, resnet_fcn, unet\n"
+
+
+def test_bad_option_value_is_a_usage_error(cli):
+    code, _, err = cli("models", "--size", "abc")
+    assert code == 2 and "--size" in err
+
+
+def test_console_script_exit_code_and_no_traceback(tmp_path):
+    """Through the installed entry point, as a user runs it."""
+    r = subprocess.run([sys.executable, "-m", "seg.cli", "models", "nope"], capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "unknown model 'nope'" in r.stderr
+
+
+def test_data_and_classes_do_not_import_torch():
+    """The VOC reader and class tables must stay usable on an edge box without torch."""
+    code = "import sys, seg, seg.classes, seg.data, seg.data.synth, seg.data.download; print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "False"
