@@ -1,0 +1,6 @@
+"""Datasets in the VOCdevkit layout: the real PASCAL VOC reader and download, and the
+synthetic VOC-format set that seg generates itself. Nothing here imports torch."""
+
+from seg.data.voc import VOCSegmentation, find_voc_dir, read_image, read_mask, write_mask
+
+__all__ = ["VOCSegmentation", "find_voc_dir", "read_image", "read_mask", "write_mask"]

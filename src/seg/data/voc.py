@@ -1,0 +1,142 @@
+"""Reader for the PASCAL VOC segmentation layout (``VOCdevkit/VOC<year>``), real or synthetic.
+
+Images come out as RGB uint8 [H,W,3], masks as uint8 [H,W] class indices with **255 kept as
+the void/ignore label** (VOC draws it along object borders; mapping it to background, as the
+seed code did, teaches the model wrong borders and inflates background IoU).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from seg.classes import IGNORE_INDEX, NUM_CLASSES, voc_palette
+from seg.errors import SegError
+
+SPLITS = ("train", "val", "trainval", "test")
+
+
+def find_voc_dir(root: str | os.PathLike, year: str = "2007") -> Path:
+    """Locate ``VOC<year>`` given a data root, a ``VOCdevkit`` folder, or the folder itself."""
+    root = Path(root)
+    if not root.exists():
+        raise SegError(f"data root {root} does not exist")
+    for cand in (root / "VOCdevkit" / f"VOC{year}", root / f"VOC{year}", root):
+        if (cand / "JPEGImages").is_dir():
+            return cand
+    found = sorted(p.name for p in (root / "VOCdevkit").glob("VOC*")) if (root / "VOCdevkit").is_dir() else []
+    hint = f" (found {', '.join(found)}: pass the matching year)" if found else ""
+    raise SegError(f"{root} has no VOC{year} dataset: missing {root / 'VOCdevkit' / f'VOC{year}' / 'JPEGImages'}{hint}")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB uint8 [H,W,3]; a corrupt file is a SegError naming it."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise SegError(f"cannot read image {path}: {e}") from None
+
+
+_PALETTE_LUT: dict[int, int] | None = None
+
+
+def read_mask(path: str | os.PathLike, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Read a VOC mask as uint8 [H,W] class indices, 255 kept as void.
+
+    Palette ('P') and grey ('L') PNGs hold the indices directly; an RGB mask (as some tools
+    re-save VOC masks) is mapped back through the VOC colour map. Values outside
+    ``0..num_classes-1`` and 255 are rejected, naming the file.
+    """
+    global _PALETTE_LUT
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("P", "L"):
+                mask = np.array(im)
+            elif im.mode in ("RGB", "RGBA"):
+                if _PALETTE_LUT is None:
+                    pal = voc_palette().astype(np.int32)
+                    _PALETTE_LUT = {int(k): i for i, k in enumerate((pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2])}
+                rgb = np.asarray(im.convert("RGB")).astype(np.int32)
+                keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+                uniq, inv = np.unique(keys, return_inverse=True)
+                if any(int(k) not in _PALETTE_LUT for k in uniq):
+                    raise SegError(f"mask {path} is RGB with colours outside the VOC palette")
+                mask = np.array([_PALETTE_LUT[int(k)] for k in uniq], dtype=np.uint8)[inv].reshape(keys.shape)
+            else:
+                raise SegError(f"mask {path} has image mode {im.mode}; expected a palette PNG")
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise SegError(f"cannot read mask {path}: {e}") from None
+    bad = (mask >= num_classes) & (mask != IGNORE_INDEX)
+    if bad.any():
+        raise SegError(f"mask {path} holds label {int(mask[bad][0])}, outside 0..{num_classes - 1} and {IGNORE_INDEX}")
+    return mask
+
+
+def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
+    """Write uint8 [H,W] labels as a VOC palette PNG (readable by VOC tools and :func:`read_mask`)."""
+    im = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8), mode="P")
+    im.putpalette(voc_palette().reshape(-1).tolist())
+    im.save(path, optimize=False)
+
+
+class VOCSegmentation:
+    """Map-style dataset over ``VOC<year>/ImageSets/Segmentation/<split>.txt``.
+
+    ``ds[i]`` is ``(image RGB uint8 [H,W,3], mask uint8 [H,W])``, or whatever ``transforms``
+    makes of that pair. It works with ``torch.utils.data.DataLoader`` as it is.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        year: str = "2007",
+        split: str = "train",
+        transforms: Callable[[np.ndarray, np.ndarray], object] | None = None,
+    ):
+        if split not in SPLITS:
+            raise SegError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+        self.voc_dir = find_voc_dir(root, year)
+        self.split = split
+        self.transforms = transforms
+        list_file = self.voc_dir / "ImageSets" / "Segmentation" / f"{split}.txt"
+        if not list_file.is_file():
+            raise SegError(f"no {split} split in {self.voc_dir}: missing {list_file}")
+        mask_dir = self.voc_dir / "SegmentationClass"
+        if not mask_dir.is_dir():
+            raise SegError(f"{self.voc_dir} has no masks: missing {mask_dir}")
+        self.ids: list[str] = [ln.strip() for ln in list_file.read_text().splitlines() if ln.strip()]
+        if not self.ids:
+            raise SegError(f"the {split} split is empty: {list_file}")
+        self.images = [self.voc_dir / "JPEGImages" / f"{i}.jpg" for i in self.ids]
+        self.masks = [mask_dir / f"{i}.png" for i in self.ids]
+        missing = next((p for pair in zip(self.images, self.masks) for p in pair if not p.is_file()), None)
+        if missing is not None:
+            raise SegError(f"{list_file.name} lists a sample whose file is missing: {missing}")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The raw pair, without transforms."""
+        image, mask = read_image(self.images[index]), read_mask(self.masks[index])
+        if image.shape[:2] != mask.shape:
+            raise SegError(f"mask {self.masks[index]} is {mask.shape[1]}x{mask.shape[0]} but its image is "
+                           f"{image.shape[1]}x{image.shape[0]}")
+        return image, mask
+
+    def __getitem__(self, index: int):
+        image, mask = self.load(index)
+        return self.transforms(image, mask) if self.transforms is not None else (image, mask)
+
+    def label_counts(self, num_classes: int = NUM_CLASSES, indices: Sequence[int] | None = None) -> np.ndarray:
+        """Pixel count per class over the split (void excluded), for class weighting."""
+        counts = np.zeros(num_classes, dtype=np.int64)
+        for i in range(len(self)) if indices is None else indices:
+            m = read_mask(self.masks[i], num_classes)
+            counts += np.bincount(m[m != IGNORE_INDEX], minlength=num_classes)[:num_classes]
+        return counts
