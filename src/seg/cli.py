@@ -26,13 +26,13 @@ app = typer.Typer(
 data_app = typer.Typer(help="Get datasets: real PASCAL VOC 2007, or a synthetic VOC-format set.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-out = Console()
+out_console = Console()
 err = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"seg {__version__}")
+        out_console.print(f"seg {__version__}")
         raise typer.Exit()
 
 
@@ -59,7 +59,7 @@ def models(
         params = count_parameters(get_model(name))
         doc = (MODELS[name].__doc__ or "").strip().splitlines()[0]
         table.add_row(name, f"{params:,}", f"{model_flops(name, size, size) / 1e9:.1f}", doc)
-    out.print(table)
+    out_console.print(table)
 
 
 @data_app.command("voc2007")
@@ -73,7 +73,7 @@ def data_voc2007(
 
     resources = mirrored(mirror) if mirror else VOC2007
     voc_dir = download_voc2007(root, resources, keep_archives=keep_archives, progress=sys.stderr.isatty())
-    out.print(f"VOC2007 ready in {voc_dir}")
+    out_console.print(f"VOC2007 ready in {voc_dir}")
 
 
 @data_app.command("synth")
@@ -94,10 +94,83 @@ def data_synth(
     if video is not None:
         check_video_args(video, frames)
     voc_dir = generate(root, SynthConfig(train=train, val=val, size=size, seed=seed), overwrite=overwrite, progress=progress)
-    out.print(f"synthetic VOC set ({train} train, {val} val, {size} px wide) in {voc_dir}")
+    out_console.print(f"synthetic VOC set ({train} train, {val} val, {size} px wide) in {voc_dir}")
     if video is not None:
         write_video(video, frames=frames, seed=seed, progress=progress)
-        out.print(f"synthetic video ({frames} frames) in {video}")
+        out_console.print(f"synthetic video ({frames} frames) in {video}")
+
+
+@app.command()
+def train(
+    model: str = typer.Option(..., "--model", "-m", help="Architecture: baseline_fcn, simple_unet, resnet_fcn or unet."),
+    data: Path = typer.Option(..., help="VOCdevkit root: real VOC2007 (seg data voc2007) or the synthetic set (seg data synth)."),
+    year: str = typer.Option("2007", help="VOC year folder to read (VOCdevkit/VOC<year>)."),
+    train_split: str = typer.Option("train", help="Split to train on."),
+    val_split: str = typer.Option("val", help="Split to evaluate on after every epoch."),
+    out: Path = typer.Option(Path("runs"), help="Runs folder; this run writes <out>/<model>/."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs [default: 30, or no limit with --time-budget]."),
+    time_budget: Optional[float] = typer.Option(None, help="Wall-clock MINUTES for the whole run; the LR schedule anneals to fit."),
+    batch_size: int = typer.Option(8, help="Images per batch (per process under torchrun)."),
+    crop_size: Optional[int] = typer.Option(None, help="Training crop [default: the data's median short side, to a multiple of 32]."),
+    rotation: float = typer.Option(0.0, help="Max degrees of random rotation (0: off)."),
+    jitter: float = typer.Option(0.3, help="Colour-jitter strength (0: off)."),
+    optimizer: str = typer.Option("adamw", help="adamw or sgd."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate [default: 1e-3 adamw, 1e-2 sgd]."),
+    weight_decay: float = typer.Option(1e-4, help="Weight decay."),
+    schedule: str = typer.Option("cosine", help="LR schedule after warm-up: cosine or poly."),
+    warmup: float = typer.Option(0.05, help="Fraction of the run spent in linear LR warm-up."),
+    class_weights: str = typer.Option("none", help="Loss class weights from label frequencies: none, inverse or median."),
+    backbone_weights: Optional[str] = typer.Option(None, help="resnet_fcn: imagenet (default), none, or a local .pth."),
+    freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone/--train-backbone", help="resnet_fcn: train the decoder only."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    amp: str = typer.Option("auto", help="Mixed precision + channels_last: auto (CUDA, bf16-capable CPUs), on or off."),
+    workers: Optional[int] = typer.Option(None, help="Data-loading processes [default: min(4, cores-1)]."),
+    patience: int = typer.Option(0, help="Stop after this many epochs without a better val mIoU (0: never)."),
+    seed: int = typer.Option(0, help="Random seed (data order, augmentation, init)."),
+    resume: bool = typer.Option(False, help="Continue from <out>/<model>/last.pt."),
+) -> None:
+    """Train a model; checkpoints, metrics.jsonl, curves.png and results.json go to <out>/<model>/.
+
+    Several GPUs: torchrun --nproc_per_node N $(which seg) train ...
+    """
+    from seg.train import TrainConfig
+    from seg.train import train as run_training
+
+    cfg = TrainConfig(
+        model=model, data=str(data), year=year, train_split=train_split, val_split=val_split, out=str(out),
+        epochs=epochs, time_budget_min=time_budget, batch_size=batch_size, crop_size=crop_size, rotation=rotation,
+        jitter=jitter, optimizer=optimizer, lr=lr, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
+        class_weights=class_weights, backbone_weights=backbone_weights, freeze_backbone=freeze_backbone, device=device,
+        amp=amp, workers=workers, patience=patience, seed=seed, resume=resume,
+    )
+    run_training(cfg, log=lambda msg: out_console.print(msg, highlight=False, soft_wrap=True))
+
+
+@app.command("eval")
+def evaluate(
+    checkpoint: Path = typer.Option(..., help="A checkpoint written by seg train (best.pt or last.pt)."),
+    data: Path = typer.Option(..., help="VOCdevkit root to evaluate on."),
+    split: str = typer.Option("val", help="Split to evaluate."),
+    year: str = typer.Option("2007", help="VOC year folder (VOCdevkit/VOC<year>)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics as JSON here."),
+) -> None:
+    """Score a checkpoint: mIoU, pixel accuracy and per-class IoU over a whole split."""
+    from seg._io import write_json
+    from seg.train import evaluate_checkpoint
+
+    metrics, info = evaluate_checkpoint(checkpoint, data, split, year, device, progress=sys.stderr.isatty())
+    names = info.get("class_names") or [str(i) for i in range(info["num_classes"])]
+    table = Table(title=f"{info['model']} on {split} ({metrics.pixels:,} labelled pixels)")
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    for name, iou in zip(names, metrics.iou):
+        table.add_row(name, "-" if iou != iou else f"{iou:.4f}")
+    out_console.print(table)
+    out_console.print(f"mIoU {metrics.miou:.4f}  pixel acc {metrics.pixel_acc:.4f}  mean class acc {metrics.mean_class_acc:.4f}")
+    if json_out is not None:
+        write_json(json_out, {"checkpoint": str(checkpoint), "model": info["model"], "data": str(data), "split": split,
+                              **metrics.as_dict(names)})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from rich.progress import Progress
 
+from seg._io import atomic_path
 from seg.classes import IGNORE_INDEX, VOC_CLASSES
 from seg.data.voc import write_mask
 from seg.errors import SegError
@@ -267,27 +268,24 @@ def write_video(path: str | os.PathLike, frames: int = 90, width: int = 320, hei
     rng = np.random.default_rng([seed, 2])
     bg = _background(height, width, rng)
     sprites = [random_sprite(height, width, rng) for _ in range(int(rng.integers(2, 5)))]
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() == ".mp4" else "MJPG"))
-    writer = cv2.VideoWriter(str(tmp), fourcc, fps, (width, height))
-    if not writer.isOpened():
-        raise SegError(f"OpenCV cannot write a {path.suffix} video at {tmp}")
-    try:
-        with Progress(disable=not progress, transient=True) as bar:
-            task = bar.add_task("synthetic video", total=frames)
-            for _ in range(frames):
-                img, _ = compose(bg, sprites)
-                writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-                for s in sprites:
-                    s.cx, s.cy, s.angle = s.cx + s.vx, s.cy + s.vy, s.angle + s.spin
-                    if not 0 < s.cx < width:
-                        s.vx = -s.vx
-                    if not 0 < s.cy < height:
-                        s.vy = -s.vy
-                bar.advance(task)
-        writer.release()
-        os.replace(tmp, path)
-    finally:
-        writer.release()
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), fourcc, fps, (width, height))
+        if not writer.isOpened():
+            raise SegError(f"OpenCV cannot write a {path.suffix} video at {tmp}")
+        try:
+            with Progress(disable=not progress, transient=True) as bar:
+                task = bar.add_task("synthetic video", total=frames)
+                for _ in range(frames):
+                    img, _ = compose(bg, sprites)
+                    writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+                    for s in sprites:
+                        s.cx, s.cy, s.angle = s.cx + s.vx, s.cy + s.vy, s.angle + s.spin
+                        if not 0 < s.cx < width:
+                            s.vx = -s.vx
+                        if not 0 < s.cy < height:
+                            s.vy = -s.vy
+                    bar.advance(task)
+        finally:
+            writer.release()
     return path

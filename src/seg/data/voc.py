@@ -37,7 +37,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as RGB uint8 [H,W,3]; a corrupt file is a SegError naming it."""
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise SegError(f"cannot read image {path}: {e}") from None
 

@@ -11,5 +11,9 @@ from seg.models._registry import MODELS, check_model_name, get_model, register_m
 # Importing the architecture modules fills MODELS (in this order: the write-up's order).
 from seg.models import baseline_fcn, simple_unet, resnet_fcn, unet  # noqa: E402,F401  isort: skip
 from seg.models.summary import count_parameters, model_flops  # noqa: E402
+from seg.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
 
-__all__ = ["MODELS", "get_model", "register_model", "check_model_name", "count_parameters", "model_flops"]
+__all__ = [
+    "MODELS", "get_model", "register_model", "check_model_name", "count_parameters", "model_flops",
+    "load_checkpoint", "read_checkpoint", "save_checkpoint",
+]

@@ -1,0 +1,48 @@
+"""What produced a figure: CPU, cores, relevant flags, GPU, versions and threads."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def machine_info() -> dict:
+    flags, model = set(), platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model in ("", platform.machine(), platform.processor()):
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    info = {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "cpu_flags": sorted(flags & {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "neon"}),
+        "python": platform.python_version(),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    try:
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def describe(info: dict) -> str:
+    """One line for a table caption."""
+    gpu = f", GPU {info['gpu']}" if info.get("gpu") else ", no GPU"
+    flags = "/".join(info.get("cpu_flags", [])) or "no AVX-512"
+    return (f"{info['cpu']}, {info['cores']} cores ({flags}){gpu}; torch {info.get('torch', '-')}, "
+            f"{info.get('torch_threads', '-')} threads; Python {info['python']}")

@@ -1,0 +1,58 @@
+"""Rebuild the README's result tables from benchmarks/results/*.json (never typed by hand).
+
+Each table sits between `<!-- BEGIN name -->` and `<!-- END name -->` markers in README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from machine import describe  # noqa: E402
+
+README = HERE.parent / "README.md"
+
+
+def train_budget_table() -> str:
+    parts = []
+    for path in sorted((HERE / "results").glob("train_budget*.json")):
+        res = json.loads(path.read_text())
+        lines = [
+            f"`{path.relative_to(HERE.parent)}` — {describe(res['machine'])}; synthetic set "
+            f"{res['data']['synth']['train']} train / {res['data']['synth']['val']} val images, "
+            f"{res['data']['synth']['size']} px wide.",
+            "",
+            "| model | budget (min) | best val mIoU | val pixel acc | epochs | train img/s | crop | precision |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in res["rows"]:
+            lines.append(
+                f"| {r['model']} | {r['minutes']:g} | {r['best_val_miou']:.3f} | {r['best_val_pixel_acc']:.3f} | "
+                f"{r['epochs']} | {r['train_images_per_s']:.1f} | {r['crop_size']} | "
+                f"{'bf16 autocast' if r['amp'] == 'auto' else r['amp']} |"
+            )
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+TABLES = {"train_budget": train_budget_table}
+
+
+def main() -> None:
+    text = README.read_text()
+    for name, make in TABLES.items():
+        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
+        if not pattern.search(text):
+            sys.exit(f"README.md has no <!-- BEGIN {name} --> ... <!-- END {name} --> markers")
+        text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)
+    README.write_text(text)
+    print(f"updated {README}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""Training and evaluation of the registered models (``seg train``, ``seg eval``)."""
+
+from seg.train.config import TrainConfig
+from seg.train.loop import evaluate, evaluate_checkpoint, train
+
+__all__ = ["TrainConfig", "train", "evaluate", "evaluate_checkpoint"]

@@ -1,0 +1,46 @@
+"""The resolved options of one training run, saved in its checkpoints and results.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "poly")
+CLASS_WEIGHTS = ("none", "inverse", "median")
+DEVICES = ("auto", "cpu", "cuda")
+AMP = ("auto", "on", "off")
+DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.01}  # per optimizer; torchvision's reference uses 0.02 for SGD at batch 32
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of ``seg train``; ``None`` means "derive a sensible value" (see ``train``)."""
+
+    model: str
+    data: str  # a VOCdevkit root: real VOC or the synthetic set
+    year: str = "2007"
+    train_split: str = "train"
+    val_split: str = "val"
+    out: str = "runs"  # the run goes to <out>/<model>/
+    epochs: Optional[int] = None  # None: 30, or unlimited when a time budget is given
+    time_budget_min: Optional[float] = None  # wall-clock minutes for the whole run, eval included
+    batch_size: int = 8  # per process under torchrun
+    crop_size: Optional[int] = None  # None: the data's median short side, floored to a multiple of 32
+    scale: tuple[float, float] = (0.5, 2.0)  # random rescale range, relative to the image's own size
+    rotation: float = 0.0  # max degrees of random rotation (0: off)
+    jitter: float = 0.3  # colour jitter strength (0: off)
+    optimizer: str = "adamw"
+    lr: Optional[float] = None  # None: DEFAULT_LR[optimizer]; a pretrained backbone gets 0.1x
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"  # the write-up's cosine annealing; "poly" (power 0.9) as in DeepLab
+    warmup: float = 0.05  # fraction of the run with a linear LR warm-up
+    class_weights: str = "none"  # the write-up's fix for the background majority: inverse|median
+    backbone_weights: Optional[str] = None  # resnet_fcn only; None: "imagenet"
+    freeze_backbone: Optional[bool] = None  # resnet_fcn only; train the decoder alone
+    device: str = "auto"
+    amp: str = "auto"  # bf16/fp16 autocast + channels_last: on for CUDA and bf16-capable CPUs
+    workers: Optional[int] = None  # None: min(4, cores - 1)
+    patience: int = 0  # stop after this many epochs without a better val mIoU (0: never)
+    seed: int = 0
+    resume: bool = False  # continue <out>/<model>/last.pt
