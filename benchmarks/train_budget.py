@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--class-weights", default="none", choices=["none", "inverse", "median"])
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
 
@@ -42,14 +43,16 @@ def main() -> None:
     rows = []
     for name in args.models:
         cfg = TrainConfig(model=name, data=str(data), out=str(HERE / ".runs"), time_budget_min=args.minutes,
-                          batch_size=args.batch_size, backbone_weights="none" if name == "resnet_fcn" else None)
+                          batch_size=args.batch_size, class_weights=args.class_weights,
+                          backbone_weights="none" if name == "resnet_fcn" else None)
         t = time.perf_counter()
         r = train(cfg, progress=False)
         rows.append({
             "model": name, "minutes": args.minutes, "best_val_miou": r["best_val_miou"],
             "best_val_pixel_acc": r["best_val_pixel_acc"], "epochs": r["epochs"], "iterations": r["iterations"],
             "train_images_per_s": r["images_per_s"], "wall_s": time.perf_counter() - t,
-            "crop_size": r["config"]["crop_size"], "amp": r["config"]["amp"], "batch_size": args.batch_size,
+            "crop_size": r["config"]["crop_size"], "precision": r["precision"], "batch_size": args.batch_size,
+            "class_weights": args.class_weights,
         })
         print(json.dumps(rows[-1]))
     out = HERE / "results" / f"train_budget{'_' + args.tag if args.tag else ''}.json"

@@ -27,14 +27,14 @@ def train_budget_table() -> str:
             f"{res['data']['synth']['train']} train / {res['data']['synth']['val']} val images, "
             f"{res['data']['synth']['size']} px wide.",
             "",
-            "| model | budget (min) | best val mIoU | val pixel acc | epochs | train img/s | crop | precision |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
+            "| model | budget (min) | best val mIoU | val pixel acc | epochs | train img/s | crop | precision | class weights |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---|",
         ]
         for r in res["rows"]:
             lines.append(
                 f"| {r['model']} | {r['minutes']:g} | {r['best_val_miou']:.3f} | {r['best_val_pixel_acc']:.3f} | "
                 f"{r['epochs']} | {r['train_images_per_s']:.1f} | {r['crop_size']} | "
-                f"{'bf16 autocast' if r['amp'] == 'auto' else r['amp']} |"
+                f"{r['precision']} | {r.get('class_weights', 'none')} |"
             )
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
@@ -49,7 +49,7 @@ def main() -> None:
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
         if not pattern.search(text):
             sys.exit(f"README.md has no <!-- BEGIN {name} --> ... <!-- END {name} --> markers")
-        text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)
+        text = pattern.sub(lambda m, t=make(): m.group(1) + t + "\n" + m.group(2), text)
     README.write_text(text)
     print(f"updated {README}")
 

@@ -57,6 +57,7 @@ def test_train_writes_checkpoints_logs_and_results(synth_root, tmp_path):
     assert on_disk["best_val_miou"] == results["best_val_miou"]
     assert 0.0 <= on_disk["best_val_miou"] <= 1.0 and 0.0 <= on_disk["best_val_pixel_acc"] <= 1.0
     assert on_disk["epochs"] == 2 and on_disk["stopped_by"] == "epochs" and on_disk["wall_time_s"] > 0
+    assert on_disk["precision"] in ("bfloat16", "float32")
     assert on_disk["config"]["lr"] == 1e-3 and on_disk["config"]["crop_size"] == 64  # resolved values
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
@@ -243,3 +244,19 @@ def test_eval_a_file_that_is_not_a_seg_checkpoint(cli, synth_root, tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     code, _, err = cli("eval", "--checkpoint", tmp_path / "other.pt", "--data", synth_root)
     assert code == 1 and "is not a seg checkpoint" in err
+
+
+def test_cli_unwritable_run_folder(cli, synth_root, tmp_path):
+    (tmp_path / "file").write_text("x")
+    code, _, err = cli("train", "--model", "baseline_fcn", "--data", synth_root, "--out", tmp_path / "file", "--epochs", "1")
+    assert code == 1 and err.startswith(f"error: cannot create run folder {tmp_path / 'file' / 'baseline_fcn'}")
+
+
+def test_corrupt_image_in_a_loader_worker_is_one_line(cli, synth_root, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(synth_root, data)
+    for jpg in (data / "VOCdevkit" / "VOC2007" / "JPEGImages").glob("train_*.jpg"):
+        jpg.write_bytes(b"\xff\xd8 truncated")
+    code, _, err = cli("train", "--model", "baseline_fcn", "--data", data, "--out", tmp_path / "runs", "--epochs", "1",
+                       "--workers", "1", "--batch-size", "2")
+    assert code == 1 and err.startswith("error: cannot read image ") and ".jpg" in err and err.count("\n") == 1

@@ -8,6 +8,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from seg.errors import SegError
+
+
+def writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create ``path`` if needed and check it can be written; a one-line SegError otherwise."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SegError(f"cannot create {what} {path}: {e.strerror or e}") from None
+    if not os.access(path, os.W_OK):
+        raise SegError(f"{what} {path} is not writable")
+    return path
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:

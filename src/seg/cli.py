@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from seg import __version__
@@ -161,7 +162,7 @@ def evaluate(
 
     metrics, info = evaluate_checkpoint(checkpoint, data, split, year, device, progress=sys.stderr.isatty())
     names = info.get("class_names") or [str(i) for i in range(info["num_classes"])]
-    table = Table(title=f"{info['model']} on {split} ({metrics.pixels:,} labelled pixels)")
+    table = Table(title=f"{info['model']}, {split} split", caption=f"{metrics.pixels:,} labelled pixels")
     table.add_column("class")
     table.add_column("IoU", justify="right")
     for name, iou in zip(names, metrics.iou):
@@ -178,7 +179,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="seg")
     except SegError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        msg = str(e)
+        if "Original Traceback" in msg:  # re-raised from a DataLoader worker: keep the original line
+            msg = msg.rstrip().splitlines()[-1].split("SegError: ", 1)[-1]
+        err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")

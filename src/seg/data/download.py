@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from seg._io import writable_dir
 from seg.errors import SegError
 
 VOC_HOST = "https://thor.robots.ox.ac.uk/pascal/VOC/voc2007/"
@@ -114,13 +115,7 @@ def download_voc2007(
     A no-op when a previous run completed with the same archives (the marker file records
     their md5s).
     """
-    root = Path(root)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SegError(f"cannot create data root {root}: {e.strerror or e}") from None
-    if not os.access(root, os.W_OK):
-        raise SegError(f"data root {root} is not writable")
+    root = writable_dir(root, "data root")
     voc_dir = root / "VOCdevkit" / "VOC2007"
     marker = voc_dir / MARKER
     wanted = [asdict(r) for r in resources]

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from rich.progress import Progress
 
-from seg._io import atomic_path
+from seg._io import atomic_path, writable_dir
 from seg.classes import IGNORE_INDEX, VOC_CLASSES
 from seg.data.voc import write_mask
 from seg.errors import SegError
@@ -184,15 +184,6 @@ def make_sample(seed: int, split: str, index: int, size: int) -> tuple[np.ndarra
     return img, void_band(labels, 3 if size <= 256 else 5), int(rng.integers(70, 96))
 
 
-def _writable_dir(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SegError(f"cannot create {path}: {e.strerror or e}") from None
-    if not os.access(path, os.W_OK):
-        raise SegError(f"output folder {path} is not writable")
-
-
 def generate(root: str | os.PathLike, config: SynthConfig = SynthConfig(), overwrite: bool = False, progress: bool = True) -> Path:
     """Write the synthetic set to ``root/VOCdevkit/VOC2007``; return that folder.
 
@@ -206,7 +197,7 @@ def generate(root: str | os.PathLike, config: SynthConfig = SynthConfig(), overw
     if config.size < 32:
         raise SegError(f"--size must be at least 32 pixels, got {config.size}")
     devkit = Path(root) / "VOCdevkit"
-    _writable_dir(devkit)
+    writable_dir(devkit)
     final = devkit / "VOC2007"
     info = {"generator": "seg.data.synth", "version": GENERATOR_VERSION, **asdict(config)}
     if final.exists():
@@ -264,7 +255,7 @@ def write_video(path: str | os.PathLike, frames: int = 90, width: int = 320, hei
     half-written video.
     """
     path = check_video_args(path, frames)
-    _writable_dir(path.parent)
+    writable_dir(path.parent)
     rng = np.random.default_rng([seed, 2])
     bg = _background(height, width, rng)
     sprites = [random_sprite(height, width, rng) for _ in range(int(rng.integers(2, 5)))]

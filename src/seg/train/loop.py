@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from seg._io import write_json
+from seg._io import writable_dir, write_json
 from seg.classes import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, NUM_CLASSES, VOC_CLASSES
 from seg.data import VOCSegmentation
 from seg.data.transforms import EvalPreset, TrainPreset
@@ -78,8 +78,11 @@ def auto_crop_size(ds: VOCSegmentation, sample: int = 50) -> int:
     """The median short side of the first images (headers only), floored to a multiple of 32."""
     sides = []
     for path in ds.images[:sample]:
-        with Image.open(path) as im:
-            sides.append(min(im.size))
+        try:
+            with Image.open(path) as im:
+                sides.append(min(im.size))
+        except OSError as e:  # PIL's UnidentifiedImageError is an OSError too
+            raise SegError(f"cannot read image {path}: {e}") from None
     return int(min(512, max(64, statistics.median(sides) // 32 * 32)))
 
 
@@ -262,17 +265,13 @@ def train(cfg: TrainConfig, progress: bool | None = None, log=print) -> dict[str
 
     run_dir = Path(cfg.out) / cfg.model
     if main:
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise SegError(f"cannot create run folder {run_dir}: {e.strerror or e}") from None
-        if not os.access(run_dir, os.W_OK):
-            raise SegError(f"run folder {run_dir} is not writable")
+        writable_dir(run_dir, "run folder")
 
     torch.manual_seed(cfg.seed)
     model = get_model(cfg.model, num_classes=NUM_CLASSES, **model_options(cfg))
     dtype = amp_dtype(cfg.amp, device)
     channels_last = dtype is not None
+    precision = str(dtype).removeprefix("torch.") if dtype else "float32"
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -313,8 +312,8 @@ def train(cfg: TrainConfig, progress: bool | None = None, log=print) -> dict[str
     budget_s = cfg.time_budget_min * 60 if cfg.time_budget_min else None
 
     say(f"training {cfg.model} on {train_ds.voc_dir} ({len(train_ds)} train / {len(val_ds)} val images), "
-        f"crop {cfg.crop_size}, batch {cfg.batch_size}x{world}, {device.type}"
-        f"{' ' + str(dtype).replace('torch.', '') + ' autocast' if dtype else ' fp32'}, "
+        f"crop {cfg.crop_size}, batch {cfg.batch_size}x{world}, {device.type} {precision}"
+        f"{' autocast' if dtype else ''}, "
         f"{'%d epochs' % cfg.epochs if cfg.epochs < UNLIMITED_EPOCHS else 'no epoch limit'}"
         f"{', time budget %g min' % cfg.time_budget_min if budget_s else ''} -> {run_dir}")
 
@@ -374,7 +373,8 @@ def train(cfg: TrainConfig, progress: bool | None = None, log=print) -> dict[str
             where = f"epoch {epoch}, iteration {iteration + 1}"
             kept = f"; the last good checkpoint is {run_dir / 'last.pt'}" if (run_dir / "last.pt").exists() else ""
             if main:
-                write_json(run_dir / "results.json", _results(cfg, history, best, time.perf_counter() - t_start, "nan", world))
+                write_json(run_dir / "results.json",
+                           _results(cfg, history, best, time.perf_counter() - t_start, "nan", world, precision))
             raise SegError(f"loss became NaN at {where}; stopped{kept} (try a lower --lr or --amp off)")
         train_s = time.perf_counter() - t_epoch
         if seen == 0:  # the budget ran out before this epoch did anything
@@ -410,7 +410,7 @@ def train(cfg: TrainConfig, progress: bool | None = None, log=print) -> dict[str
         if cfg.patience and epoch - best["epoch"] >= cfg.patience:
             stop_reason = "early_stopping"
             break
-    results = _results(cfg, history, best, time.perf_counter() - t_start, stop_reason, world)
+    results = _results(cfg, history, best, time.perf_counter() - t_start, stop_reason, world, precision)
     if main:
         write_json(run_dir / "results.json", results)
         say(f"best val mIoU {results['best_val_miou']:.4f} (epoch {results['best_epoch']}), "
@@ -426,9 +426,11 @@ def _config_dict(cfg: TrainConfig, world: int) -> dict[str, Any]:
     return d
 
 
-def _results(cfg: TrainConfig, history: list[dict], best: dict | None, wall_s: float, stop: str, world: int) -> dict:
+def _results(cfg: TrainConfig, history: list[dict], best: dict | None, wall_s: float, stop: str, world: int,
+             precision: str) -> dict:
     return {
         "model": cfg.model,
+        "precision": precision,  # what --amp resolved to on this machine
         "best_val_miou": best["val_miou"] if best else None,
         "best_val_pixel_acc": best["val_pixel_acc"] if best else None,
         "best_epoch": best["epoch"] if best else None,
