@@ -245,8 +245,19 @@ def train(cfg: TrainConfig, progress: bool | None = None, log=print) -> dict[str
     cfg = resolve(cfg)
     rank, world, local_rank = _dist_info()
     device = resolve_device(cfg.device, local_rank)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if world == 1 or dist.is_initialized():
+        return _train(cfg, rank, world, local_rank, device, progress, log)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        results = _train(cfg, rank, world, local_rank, device, progress, log)
+        dist.barrier()  # no rank may exit (and tear down its gloo/NCCL threads) while rank 0 still writes
+        return results
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: torch.device, progress: bool | None,
+           log) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     main = rank == 0
