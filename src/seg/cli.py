@@ -174,6 +174,50 @@ def evaluate(
                               **metrics.as_dict(names)})
 
 
+@app.command()
+def export(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Architecture to export (or --all)."),
+    all_models: bool = typer.Option(False, "--all", help="Export the four models."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint [default: <runs>/<model>/best.pt]."),
+    out: Optional[Path] = typer.Option(None, help="Output .onnx [default: <runs>/<model>/<model>.onnx]."),
+    runs: Path = typer.Option(Path("runs"), help="Runs folder holding <model>/best.pt."),
+    random_init: bool = typer.Option(False, "--random-init", help="Export untrained weights (flagged in the metadata)."),
+    opset: Optional[int] = typer.Option(None, help="ONNX opset [default: the exporter's own, 20 with torch 2.14]."),
+    verify: bool = typer.Option(True, help="Check ONNX Runtime against PyTorch at three shapes (batch 2, odd sizes)."),
+    simplify: bool = typer.Option(True, help="Simplify the graph with onnxslim; kept only if parity still holds."),
+    report: Optional[Path] = typer.Option(None, help="Write the export/verification report as JSON here."),
+) -> None:
+    """Export to ONNX: one self-contained file, dynamic batch/height/width, metadata, verified parity."""
+    from seg._io import write_json
+    from seg.export import DEFAULT_SHAPES, export_checkpoint
+    from seg.models import MODELS
+
+    if all_models == (model is not None):
+        raise SegError("pass either --model NAME or --all")
+    names = list(MODELS) if all_models else [model]
+    if all_models and (checkpoint is not None or out is not None):
+        raise SegError("--checkpoint and --out name one model's files; with --all use the defaults under --runs")
+    reports = []
+    for name in names:
+        r = export_checkpoint(name, checkpoint, out, runs=runs, random_init=random_init, opset=opset,
+                              verify_shapes=DEFAULT_SHAPES if verify else None, simplify=simplify)
+        reports.append(r)
+        table = Table(title=f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB, {r['total_s']:.0f} s"
+                            f"{', simplified' if r['simplified'] else ''}{', UNTRAINED weights' if random_init else ''})")
+        for col in ("provider", "input", "output", "max |diff|", "tolerance", "argmax agree", "ok"):
+            table.add_column(col, justify="left" if col in ("provider", "input", "output") else "right")
+        for c in (r["verification"] or {}).get("checks", []):
+            table.add_row(c["provider"].removesuffix("ExecutionProvider"), "x".join(map(str, c["shape"])),
+                          "x".join(map(str, c["output_shape"])), f"{c['max_abs_diff']:.2e}", f"{c['tolerance']:.2e}",
+                          f"{c['argmax_agreement']:.4%}", "yes" if c["passed"] else "NO")
+        if r["verification"] is None:
+            out_console.print(f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB), not verified (--no-verify)")
+        else:
+            out_console.print(table)
+    if report is not None:
+        write_json(report, reports if all_models else reports[0])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning SegError into one line and exit 1."""
     try:

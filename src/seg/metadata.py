@@ -1,0 +1,52 @@
+"""The metadata an exported ONNX model carries (``metadata_props``), torch-free.
+
+``seg export`` writes these keys; ``seg run`` (``seg.infer``) needs nothing else to use the
+model. Values are strings (ONNX's rule); lists and dicts are JSON.
+
+| key | meaning |
+|---|---|
+| ``seg.format`` | ``seg-onnx/1``: marks a seg model and the version of this schema |
+| ``seg.model`` | registry name of the architecture, e.g. ``resnet_fcn`` |
+| ``seg.num_classes`` | number of output channels / classes |
+| ``seg.class_names`` | JSON list of class names, index = label |
+| ``seg.palette`` | JSON list of ``[r, g, b]`` per class (the VOC colour map) |
+| ``seg.mean``, ``seg.std`` | JSON lists: per-channel normalisation of RGB values in [0, 1] |
+| ``seg.input`` | layout of the input: ``image float32 [N,3,H,W] RGB, (x/255 - mean)/std`` |
+| ``seg.output`` | layout of the output: ``logits float32 [N,C,H,W]`` |
+| ``seg.weights`` | ``checkpoint`` or ``random-init`` (untrained: flagged everywhere) |
+| ``seg.checkpoint`` | the checkpoint file exported, with its epoch |
+| ``seg.val_metrics`` | JSON: the checkpoint's best val metrics (miou, pixel_acc, ...) |
+| ``seg.version``, ``seg.torch``, ``seg.opset`` | versions that produced the file |
+| ``seg.simplified`` | ``True`` when the onnxslim-simplified graph passed verification and was kept |
+| ``seg.verification`` | JSON summary of the parity check at export time |
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+FORMAT = "seg-onnx/1"
+INPUT_NAME = "image"
+OUTPUT_NAME = "logits"
+INPUT_LAYOUT = "image float32 [N,3,H,W] RGB, (x/255 - mean)/std"
+OUTPUT_LAYOUT = "logits float32 [N,C,H,W]"
+JSON_KEYS = ("class_names", "palette", "mean", "std", "val_metrics", "verification")
+
+
+def to_props(meta: dict[str, Any]) -> dict[str, str]:
+    """``{"model": "unet", "mean": [...]}`` -> ``{"seg.model": "unet", "seg.mean": "[...]"}``."""
+    return {f"seg.{k}": json.dumps(v) if k in JSON_KEYS else str(v) for k, v in meta.items() if v is not None}
+
+
+def from_props(props: dict[str, str]) -> dict[str, Any]:
+    """The inverse of :func:`to_props` for the ``seg.*`` keys; other keys are dropped."""
+    meta: dict[str, Any] = {}
+    for key, value in props.items():
+        if not key.startswith("seg."):
+            continue
+        k = key[4:]
+        meta[k] = json.loads(value) if k in JSON_KEYS else value
+    if "num_classes" in meta:
+        meta["num_classes"] = int(meta["num_classes"])
+    return meta
