@@ -40,7 +40,24 @@ def train_budget_table() -> str:
     return "\n\n".join(parts)
 
 
-TABLES = {"train_budget": train_budget_table}
+def run_pipeline_table() -> str:
+    path = HERE / "results" / "run_pipeline.json"
+    r = json.loads(path.read_text())
+    stages = r["rounds"][len(r["rounds"]) // 2]["stages_ms"]
+    return "\n".join([
+        f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'])}; ONNX Runtime {r['machine'].get('onnxruntime')} "
+        f"({r['provider']} provider); {r['model']} ({r['weights']} weights) on `{r['video']}` "
+        f"({r['frame_size'][0]}x{r['frame_size'][1]}), model input {r['imgsz']} px, {r['frames']} frames, "
+        f"median of {len(r['rounds'])} alternating rounds.",
+        "",
+        "| model-only FPS | end-to-end FPS | ratio (goal >= 0.9) | decode ms | pre ms | infer ms | post ms | encode ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {r['model_only_fps']:.1f} | {r['end_to_end_fps']:.1f} | {r['ratio']:.2f} | "
+        + " | ".join(f"{stages[s]['mean']:.1f}" for s in ("decode", "pre", "infer", "post", "encode")) + " |",
+    ])
+
+
+TABLES = {"train_budget": train_budget_table, "run_pipeline": run_pipeline_table}
 
 
 def main() -> None:

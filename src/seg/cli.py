@@ -218,6 +218,97 @@ def export(
         write_json(report, reports if all_models else reports[0])
 
 
+def _resolve_onnx(model: str, runs: Path) -> Path:
+    """An .onnx path as given, or a model name -> <runs>/<name>/<name>.onnx (torch-free)."""
+    p = Path(model)
+    if p.suffix == ".onnx" or p.exists():
+        if not p.is_file():
+            raise SegError(f"model file {p} does not exist")
+        return p
+    p = runs / model / f"{model}.onnx"
+    if not p.is_file():
+        raise SegError(f"no exported model at {p}: export one with `seg export --model {model}`, or pass --model PATH.onnx")
+    return p
+
+
+@app.command()
+def run(
+    model: str = typer.Option("resnet_fcn", "--model", "-m", help="An .onnx file, or a model name (-> <runs>/<name>/<name>.onnx)."),
+    video: Optional[Path] = typer.Option(None, help="Video file to segment."),
+    source: Optional[str] = typer.Option(None, help="Camera index (0), /dev/videoN, or an rtsp:// or http:// stream."),
+    folder: Optional[Path] = typer.Option(None, help="Folder of images."),
+    recursive: bool = typer.Option(False, help="With --folder: include sub-folders."),
+    images: Optional[str] = typer.Option(None, help="Glob of images, e.g. 'shots/*.jpg' (quote it)."),
+    provider: str = typer.Option("auto", help="auto (TensorRT > CUDA > CPU, the first that works), tensorrt, cuda or cpu."),
+    fp16: bool = typer.Option(False, help="TensorRT: build fp16 engines."),
+    threads: Optional[int] = typer.Option(None, help="CPU provider threads [default: one per core]."),
+    imgsz: int = typer.Option(512, help="Longer side fed to the model (aspect kept, multiple of 32); 0 = the frame's own size."),
+    alpha: float = typer.Option(0.5, min=0.0, max=1.0, help="Opacity of the class colours in overlays."),
+    legend: bool = typer.Option(False, help="Draw the names of the classes present."),
+    out: Optional[Path] = typer.Option(None, help="Overlay video (video/camera) or folder (images) [default: <runs>/predict/<name>/]."),
+    save_masks: Optional[Path] = typer.Option(None, help="Also write palette PNG masks (VOC format) here."),
+    show: bool = typer.Option(False, help="Show a live window (needs a display; q or Esc quits)."),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
+    realtime: bool = typer.Option(False, help="Drop stale frames instead of lagging (for live cameras)."),
+    runs: Path = typer.Option(Path("runs"), help="Runs folder for model names and default outputs."),
+) -> None:
+    """Segment a video, camera/stream or images with an exported model (ONNX Runtime + OpenCV)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from seg.infer import Segmenter
+    from seg.infer.pipeline import run_pipeline
+    from seg.infer.sources import VideoSource, camera_spec, folder_source, glob_source
+
+    given = [x for x in (video, source, folder, images) if x is not None]
+    if len(given) != 1:
+        raise SegError("pass exactly one of --video, --source, --folder, --images")
+    onnx_path = _resolve_onnx(model, runs)
+    seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16, cache_dir=runs / "trt_cache")
+    if video is not None:
+        src = VideoSource(str(video))
+    elif source is not None:
+        src = VideoSource(camera_spec(source), live=True)
+    elif folder is not None:
+        src = folder_source(folder, recursive)
+    else:
+        src = glob_source(images)
+    name = src.stem
+    out_video = out_dir = None
+    if src.is_video:
+        out_video = out or runs / "predict" / name / f"{name}.mp4"
+        if out_video.suffix.lower() not in (".mp4", ".avi"):
+            raise SegError(f"--out {out_video} must end in .mp4 or .avi for a video source")
+    else:
+        out_dir = out or runs / "predict" / name
+    weights = seg.meta.get("weights", "?")
+    err.print(f"{seg.meta.get('model')} ({onnx_path}{', UNTRAINED weights' if weights == 'random-init' else ''}) "
+              f"on {seg.provider}, model input {imgsz or 'native'} px", highlight=False)
+    total = min(x for x in (src.count, max_frames) if x) if (src.count or max_frames) else None
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task(name, total=total)
+        summary = run_pipeline(seg, src, out_video=out_video, out_dir=out_dir, masks_dir=save_masks, alpha=alpha,
+                               legend=legend, show=show, max_frames=max_frames, realtime=realtime,
+                               on_frame=lambda n: bar.update(task, completed=n))
+    for w in summary.warnings:
+        err.print(f"warning: {w}", highlight=False, soft_wrap=True)
+    table = Table(title=f"{summary.frames} frames, {summary.fps:.1f} FPS end to end",
+                  caption=f"{summary.wall_s:.1f} s on {summary.provider}{', interrupted' if summary.interrupted else ''}")
+    for col in ("stage", "mean ms", "p50 ms", "p95 ms"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for stage, st in summary.stage_stats().items():
+        table.add_row(stage, f"{st['mean']:.1f}", f"{st['p50']:.1f}", f"{st['p95']:.1f}")
+    out_console.print(table)
+    extra = [f"{summary.skipped} skipped"] if summary.skipped else []
+    extra += [f"{summary.dropped} dropped (realtime)"] if summary.dropped else []
+    for key, value in summary.outputs.items():
+        out_console.print(f"{key}: {value}", highlight=False)
+    if extra:
+        out_console.print(", ".join(extra))
+    if summary.interrupted:
+        raise typer.Exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning SegError into one line and exit 1."""
     try:

@@ -1,0 +1,88 @@
+"""Model-only FPS vs end-to-end `seg run` FPS on a real video (goal: end-to-end >= 0.9x).
+
+    python benchmarks/run_pipeline.py [--model PATH.onnx] [--video PATH] [--imgsz 256] [--frames 120]
+
+Model-only: `session.run` alone on the preprocessed first frame, repeated. End to end: the
+threaded pipeline (decode -> pre/infer/post -> overlay + encode to mp4) over the video. The two
+are measured alternately, three rounds, and medians are reported, so machine noise hits both.
+Without --model it exports simple_unet from benchmarks/.runs (or random init) first.
+Writes benchmarks/results/run_pipeline.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from machine import machine_info  # noqa: E402
+
+from seg._io import write_json  # noqa: E402
+from seg.infer import Segmenter  # noqa: E402
+from seg.infer.pipeline import run_pipeline  # noqa: E402
+from seg.infer.sources import VideoSource  # noqa: E402
+
+VIDEO = HERE.parent.parent / "shared" / "real-media" / "video" / "bikes.mp4"
+
+
+def default_model() -> Path:
+    path = HERE / ".runs" / "simple_unet" / "simple_unet.onnx"
+    if not path.is_file():
+        from seg.export import export_checkpoint
+
+        trained = (HERE / ".runs" / "simple_unet" / "best.pt").is_file()
+        export_checkpoint("simple_unet", out=path, runs=HERE / ".runs", random_init=not trained)
+    return path
+
+
+def model_only_fps(seg: Segmenter, frame, n: int) -> float:
+    x = seg.preprocess(frame)
+    for _ in range(3):
+        seg.infer(x)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        seg.infer(x)
+        times.append(time.perf_counter() - t)
+    return 1.0 / statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path)
+    ap.add_argument("--video", type=Path, default=VIDEO)
+    ap.add_argument("--imgsz", type=int, default=256)
+    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+
+    model = args.model or default_model()
+    seg = Segmenter(model, provider="auto", imgsz=args.imgsz)
+    first = next(iter(VideoSource(str(args.video))))[1]
+    rounds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.rounds):
+            m = model_only_fps(seg, first, args.frames)
+            s = run_pipeline(seg, VideoSource(str(args.video)), out_video=Path(tmp) / "o.mp4", max_frames=args.frames)
+            rounds.append({"model_only_fps": m, "end_to_end_fps": s.fps, "stages_ms": s.stage_stats()})
+            print(f"model-only {m:.1f} FPS, end-to-end {s.fps:.1f} FPS ({s.fps / m:.2f}x)")
+    mo = statistics.median(r["model_only_fps"] for r in rounds)
+    e2e = statistics.median(r["end_to_end_fps"] for r in rounds)
+    h, w = first.shape[:2]
+    write_json(HERE / "results" / "run_pipeline.json", {
+        "benchmark": "run_pipeline", "machine": machine_info(), "model": seg.meta.get("model"),
+        "weights": seg.meta.get("weights"), "provider": seg.provider, "video": args.video.name,
+        "frame_size": [w, h], "imgsz": args.imgsz, "frames": args.frames,
+        "model_only_fps": mo, "end_to_end_fps": e2e, "ratio": e2e / mo, "rounds": rounds,
+    })
+    print(f"median: model-only {mo:.1f} FPS, end-to-end {e2e:.1f} FPS, ratio {e2e / mo:.2f}")
+
+
+if __name__ == "__main__":
+    main()

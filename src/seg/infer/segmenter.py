@@ -1,0 +1,98 @@
+"""``Segmenter``: one exported seg model, from a BGR frame to a label map and an overlay."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import cv2
+import numpy as np
+
+from seg.errors import SegError
+from seg.infer.session import create_session
+from seg.metadata import FORMAT, from_props
+
+DEFAULT_IMGSZ = 512  # longer side fed to the model: VOC's image size; pass the training size for other data
+
+
+def model_size(h: int, w: int, imgsz: int) -> tuple[int, int]:
+    """(H, W) for the model: longer side ``imgsz`` (0: the frame's own size), aspect kept,
+    each side rounded to a multiple of 32 (the largest output stride) and at least 32."""
+    scale = 1.0 if imgsz <= 0 else imgsz / max(h, w)
+    return max(32, int(round(h * scale / 32)) * 32), max(32, int(round(w * scale / 32)) * 32)
+
+
+def _check_seg_model(sess, path: str) -> dict[str, Any]:
+    inputs, outputs = sess.get_inputs(), sess.get_outputs()
+    if len(inputs) != 1 or len(inputs[0].shape) != 4:
+        raise SegError(f"{path} is not a seg model: it needs one 4-D image input, it has "
+                       f"{len(inputs)} input(s) of rank {[len(i.shape) for i in inputs]}")
+    if len(outputs) < 1 or len(outputs[0].shape) != 4:
+        raise SegError(f"{path} is not a seg model: its first output should be 4-D logits [N,C,H,W], "
+                       f"it has rank {len(outputs[0].shape) if outputs else 0}")
+    meta = from_props(sess.get_modelmeta().custom_metadata_map)
+    if meta.get("format") != FORMAT:
+        raise SegError(f"{path} is not a seg model: no '{FORMAT}' metadata (export it with `seg export`)")
+    return meta
+
+
+class Segmenter:
+    """Run an exported seg model on BGR frames (as OpenCV gives them).
+
+    ``predict(frame) -> labels uint8 [H,W]`` at the frame's own size; ``overlay(frame, labels)``
+    blends the class palette over the frame. Classes, palette and normalisation come from the
+    model's metadata, so the .onnx file is all it needs.
+    """
+
+    def __init__(self, model_path: str | os.PathLike, provider: str = "auto", imgsz: int = DEFAULT_IMGSZ,
+                 threads: int | None = None, fp16: bool = False, cache_dir: str | os.PathLike = "runs/trt_cache"):
+        self.path = str(model_path)
+        self.session, self.provider = create_session(model_path, provider, threads, fp16, cache_dir)
+        self.meta = _check_seg_model(self.session, self.path)
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+        self.imgsz = imgsz
+        self.class_names: list[str] = self.meta["class_names"]
+        # Normalisation folded into one multiply-add on 0..255 values, in BGR order to skip a copy.
+        mean, std = np.array(self.meta["mean"], np.float32), np.array(self.meta["std"], np.float32)
+        self._scale = (1.0 / (255.0 * std))[::-1].copy()
+        self._shift = (-mean / std)[::-1].copy()
+        self.palette_bgr = np.array(self.meta["palette"], np.uint8)[:, ::-1].copy()
+        # On CUDA, IO binding lets ORT reuse its device buffers instead of allocating per call.
+        self._binding = self.session.io_binding() if self.provider in ("cuda", "tensorrt") else None
+
+    def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """BGR uint8 [H,W,3] -> normalised RGB float32 [1,3,h,w] at the model size."""
+        h, w = model_size(*frame_bgr.shape[:2], self.imgsz)
+        img = frame_bgr if (h, w) == frame_bgr.shape[:2] else cv2.resize(frame_bgr, (w, h), interpolation=cv2.INTER_AREA)
+        x = img.astype(np.float32) * self._scale + self._shift  # still BGR, channel-last
+        return np.ascontiguousarray(x[..., ::-1].transpose(2, 0, 1))[None]
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """The model's logits for a preprocessed batch."""
+        if self._binding is None:
+            return self.session.run([self.output_name], {self.input_name: x})[0]
+        b = self._binding
+        b.bind_cpu_input(self.input_name, x)
+        b.bind_output(self.output_name)
+        self.session.run_with_iobinding(b)
+        return b.copy_outputs_to_cpu()[0]
+
+    def postprocess(self, logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Argmax at the model size, then nearest-neighbour back to the frame size (H, W):
+        resizing labels instead of 21 logit planes costs 1/21 of the work."""
+        labels = logits[0].argmax(0).astype(np.uint8)
+        if labels.shape != tuple(size):
+            labels = cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+        return labels
+
+    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Label map uint8 [H,W] for one BGR frame."""
+        return self.postprocess(self.infer(self.preprocess(frame_bgr)), frame_bgr.shape[:2])
+
+    def overlay(self, frame_bgr: np.ndarray, labels: np.ndarray, alpha: float = 0.5, legend: bool = False) -> np.ndarray:
+        """The frame with class colours blended in (background left as it is)."""
+        from seg.infer.overlay import blend, draw_legend
+
+        out = blend(frame_bgr, labels, self.palette_bgr, alpha)
+        return draw_legend(out, labels, self.class_names, self.palette_bgr) if legend else out
