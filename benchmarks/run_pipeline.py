@@ -19,11 +19,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from machine import machine_info  # noqa: E402
 
 from seg._io import write_json  # noqa: E402
+from seg.machine import machine_info  # noqa: E402
 from seg.infer import Segmenter  # noqa: E402
 from seg.infer.pipeline import run_pipeline  # noqa: E402
 from seg.infer.sources import VideoSource  # noqa: E402

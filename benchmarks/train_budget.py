@@ -18,11 +18,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from machine import machine_info  # noqa: E402
 
 from seg._io import write_json  # noqa: E402
+from seg.machine import machine_info  # noqa: E402
 from seg.data.synth import SynthConfig, generate  # noqa: E402
 from seg.models import MODELS  # noqa: E402
 from seg.train import TrainConfig, train  # noqa: E402

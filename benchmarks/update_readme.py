@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-from machine import describe  # noqa: E402
+from seg.machine import describe  # noqa: E402
 
 README = HERE.parent / "README.md"
 
@@ -57,7 +56,14 @@ def run_pipeline_table() -> str:
     ])
 
 
-TABLES = {"train_budget": train_budget_table, "run_pipeline": run_pipeline_table}
+def bench_table() -> str:
+    from seg.bench import markdown_table
+
+    path = HERE / "results" / "bench.json"
+    return f"`{path.relative_to(HERE.parent)}` — " + markdown_table(json.loads(path.read_text()))
+
+
+TABLES = {"train_budget": train_budget_table, "run_pipeline": run_pipeline_table, "bench": bench_table}
 
 
 def main() -> None:

@@ -309,6 +309,74 @@ def run(
         raise typer.Exit(130)
 
 
+def _csv_list(value: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command()
+def bench(
+    models: Optional[str] = typer.Option(None, help="Comma-separated models [default: all four]."),
+    data: Optional[Path] = typer.Option(None, help="VOCdevkit root whose val split gives mIoU per engine."),
+    year: str = typer.Option("2007", help="VOC year folder of --data."),
+    size: tuple[int, int] = typer.Option((256, 256), help="Input height and width for timing."),
+    batch: int = typer.Option(1, min=1, help="Batch size for timing."),
+    providers: Optional[str] = typer.Option(None, help="Comma-separated ONNX Runtime providers [default: the best available]."),
+    engines: str = typer.Option("onnxruntime,torch", help="Comma-separated engines: onnxruntime, torch (eager fp32, the reference)."),
+    runs_n: int = typer.Option(20, "--runs", min=1, help="Timed runs per engine."),
+    warmup: int = typer.Option(3, min=0, help="Untimed warm-up runs per engine."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where <model>/best.pt and <model>.onnx live."),
+    random_init: bool = typer.Option(False, "--random-init", help="Bench untrained weights where no checkpoint exists (flagged)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write header + rows as JSON."),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write the rows as CSV."),
+    md_out: Optional[Path] = typer.Option(None, "--md", help="Write a Markdown table."),
+    plot: Optional[Path] = typer.Option(None, help="Write a PNG of FPS against mIoU."),
+) -> None:
+    """FPS, latency (p50/p90/p99) and mIoU per model x engine x provider, PyTorch alongside."""
+    from rich.progress import Progress
+
+    from seg.bench import ENGINES, bench as run_bench, write_outputs
+    from seg.models import MODELS
+
+    names = _csv_list(models) or list(MODELS)
+    with Progress(console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task("bench", total=None)
+        result = run_bench(names, runs=runs_dir, data=data, year=year, size=size, batch=batch,
+                           providers=_csv_list(providers), engines=tuple(_csv_list(engines) or ENGINES), n_runs=runs_n,
+                           warmup=warmup, random_init=random_init,
+                           log=lambda m: err.print(m, highlight=False),
+                           on_progress=lambda m: bar.update(task, description=m))
+    h = result["header"]
+    table = Table(title=f"seg bench: {h['batch']}x3x{h['size'][0]}x{h['size'][1]}, {h['runs']} runs"
+                        f"{' (INTERRUPTED: partial)' if h['interrupted'] else ''}",
+                  caption=f"{h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; ORT {h['onnxruntime']}, "
+                          f"torch {h.get('torch', '-')}")
+    cols = ("model", "engine", "provider", "weights", "p50 ms", "p90 ms", "p99 ms", "FPS", "vs torch", "mIoU", "pixel acc")
+    for c in cols:
+        table.add_column(c, justify="left" if c in cols[:4] else "right")
+    for r in result["rows"]:
+        table.add_row(r["model"], r["engine"], r["provider"], r["weights"], f"{r['latency_ms_p50']:.1f}",
+                      f"{r['latency_ms_p90']:.1f}", f"{r['latency_ms_p99']:.1f}", f"{r['fps']:.1f}",
+                      "-" if r.get("speedup_vs_torch") is None else f"{r['speedup_vs_torch']:.2f}x",
+                      "-" if r["miou"] is None else f"{r['miou']:.3f}",
+                      "-" if r["pixel_acc"] is None else f"{r['pixel_acc']:.3f}")
+    out_console.print(table)
+    write_outputs(result, json_out, csv_out, md_out, plot)
+    if h["interrupted"]:
+        raise typer.Exit(130)
+
+
+@app.command()
+def demo(
+    minutes: float = typer.Option(10.0, min=0.2, help="Rough total budget; 70% of it trains the four models."),
+    root: Path = typer.Option(Path("runs/demo"), help="Where data, runs and the bench go."),
+    quick: bool = typer.Option(False, help="Tiny data and sizes: a smoke test in about a minute of training."),
+) -> None:
+    """The whole tool on the synthetic set: data -> train x4 -> export x4 -> run on a video -> bench."""
+    from seg.demo import demo as run_demo
+
+    run_demo(minutes, root, log=lambda m: out_console.print(m, highlight=False, soft_wrap=True), quick=quick)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning SegError into one line and exit 1."""
     try:

@@ -67,11 +67,14 @@ def create_session(
     threads: int | None = None,
     fp16: bool = False,
     cache_dir: str | os.PathLike = "runs/trt_cache",
+    spinning: bool = True,
 ) -> tuple[ort.InferenceSession, str]:
     """Open ``path`` on ``provider`` (auto|tensorrt|cuda|cpu); return (session, provider used).
 
     An explicitly requested provider that cannot run here is a SegError listing the ones that
     can. ``threads`` sets the CPU provider's intra-op threads (default: ORT's, one per core).
+    ``spinning=False`` stops ORT's idle threads from busy-waiting between runs, which would
+    steal the cores from whatever runs next (other pipeline stages, or PyTorch in a benchmark).
     """
     path = str(path)
     if not Path(path).is_file():
@@ -83,6 +86,8 @@ def create_session(
     if threads:
         opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     previous = 2
     ort.set_default_logger_severity(4)  # probing a missing GPU stack logs loud errors; we report instead
     try:

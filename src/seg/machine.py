@@ -1,4 +1,4 @@
-"""What produced a figure: CPU, cores, relevant flags, GPU, versions and threads."""
+"""What produced a figure: CPU, cores, relevant flags, GPU, versions and threads (torch optional)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import platform
 
 
 def machine_info() -> dict:
+    """CPU model, cores, the SIMD flags that matter for inference, GPU, and library versions."""
     flags, model = set(), platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -26,7 +27,7 @@ def machine_info() -> dict:
     try:
         import torch
 
-        info["torch"] = torch.__version__
+        info["torch"] = str(torch.__version__)
         info["torch_threads"] = torch.get_num_threads()
         info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except ImportError:
