@@ -30,6 +30,17 @@ def synth_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def trained_runs(synth_root, tmp_path_factory) -> Path:
+    """A runs folder holding baseline_fcn/best.pt, trained one epoch on the tiny synthetic set."""
+    from seg.train import TrainConfig, train
+
+    runs = tmp_path_factory.mktemp("runs")
+    train(TrainConfig(model="baseline_fcn", data=str(synth_root), out=str(runs), epochs=1, batch_size=4, crop_size=64,
+                      workers=0), progress=False, log=lambda *a: None)
+    return runs
+
+
 @pytest.fixture
 def cli(capsys):
     """Run ``seg ARGS`` in-process; return (exit code, stdout, stderr)."""

@@ -22,40 +22,58 @@ def bench_outputs(synth_root, tmp_path_factory):
     try:
         main(["bench", "--models", "baseline_fcn,simple_unet", "--random-init", "--runs-dir", str(out / "runs"),
               "--data", str(synth_root), "--size", "64", "64", "--runs", "3", "--warmup", "1",
+              "--variants", "fp32,e2e,int8", "--torch-bf16",
               "--json", str(out / "b.json"), "--csv", str(out / "b.csv"), "--md", str(out / "b.md"), "--plot", str(out / "b.png")])
     except SystemExit as e:
         assert e.code in (0, None)
     return out
 
 
+def rows_and_skips(path):
+    result = json.loads(path.read_text())
+    return result["rows"], {(sk["model"], sk["variant"]) for sk in result["header"]["skipped"]}
+
+
 def test_json_schema_and_every_row(bench_outputs):
     result = json.loads((bench_outputs / "b.json").read_text())
     h = result["header"]
     assert h["size"] == [64, 64] and h["runs"] == 3 and h["cores"] >= 1 and "onnxruntime" in h and "cpu" in h
-    rows = result["rows"]
-    assert {(r["model"], r["engine"]) for r in rows} == {(m, e) for m in ("baseline_fcn", "simple_unet")
-                                                          for e in ("onnxruntime", "torch")}
+    assert h["variants"] == ["fp32", "e2e", "int8"] and h["torch_bf16"] is True
+    rows, skipped = rows_and_skips(bench_outputs / "b.json")
+    got = {(r["model"], r["engine"], r["variant"]) for r in rows}
+    for m in ("baseline_fcn", "simple_unet"):
+        assert {(m, "onnxruntime", "fp32"), (m, "onnxruntime", "e2e"), (m, "torch", "fp32"),
+                (m, "torch", "bf16+channels_last")} <= got
+        # int8 of untrained weights may fail its guardrail: then it is listed as skipped, with the reason
+        assert ((m, "onnxruntime", "int8") in got) != ((m, "int8") in skipped)
     for r in rows:
         assert REQUIRED <= set(r)
         assert r["fps"] > 0 and 0 <= r["miou"] <= 1 and 0 <= r["pixel_acc"] <= 1 and r["weights"] == "random-init"
         assert r["latency_ms_p50"] <= r["latency_ms_p90"] <= r["latency_ms_p99"]
         assert r["fps"] == pytest.approx(1e3 / r["latency_ms_p50"])
+        assert r["precision"] == {"fp32": "fp32", "e2e": "fp32", "int8": "int8", "bf16+channels_last": "bf16"}[r["variant"]]
+        assert r["e2e"] == (r["variant"] == "e2e")
 
 
 def test_engines_agree_on_accuracy(bench_outputs):
-    """The same weights through ORT and PyTorch: same mIoU (the export was verified)."""
-    rows = json.loads((bench_outputs / "b.json").read_text())["rows"]
+    """The same weights through ORT (plain and e2e) and PyTorch: same mIoU (the export was verified)."""
+    rows, _ = rows_and_skips(bench_outputs / "b.json")
     for m in ("baseline_fcn", "simple_unet"):
-        a, b = (next(r for r in rows if r["model"] == m and r["engine"] == e) for e in ("onnxruntime", "torch"))
-        assert a["miou"] == pytest.approx(b["miou"], abs=1e-3)
+        a, e, b = (next(r for r in rows if r["model"] == m and r["engine"] == eng and r["variant"] == v)
+                   for eng, v in (("onnxruntime", "fp32"), ("onnxruntime", "e2e"), ("torch", "fp32")))
+        assert a["miou"] == pytest.approx(b["miou"], abs=1e-3) and e["miou"] == pytest.approx(a["miou"], abs=1e-3)
         assert b["speedup_vs_torch"] == 1.0 and a["speedup_vs_torch"] == pytest.approx(a["fps"] / b["fps"])
+        best = max(r["fps"] for r in rows if r["model"] == m and r["engine"] == "torch")
+        assert a["speedup_vs_torch_best"] == pytest.approx(a["fps"] / best)
 
 
 def test_csv_markdown_and_plot(bench_outputs):
+    rows, _ = rows_and_skips(bench_outputs / "b.json")
     lines = (bench_outputs / "b.csv").read_text().splitlines()
-    assert lines[0].startswith("model,engine,provider,precision") and len(lines) == 5
+    assert lines[0].startswith("model,engine,provider,precision") and len(lines) == len(rows) + 1
     md = (bench_outputs / "b.md").read_text()
-    assert md.count("| simple_unet |") == 2 and "random-init" in md
+    assert md.count("| simple_unet |") == sum(r["model"] == "simple_unet" for r in rows) and "random-init" in md
+    assert "| fp32 e2e |" in md and "| bf16+channels_last |" in md
     assert Image.open(bench_outputs / "b.png").format == "PNG"
 
 
@@ -68,6 +86,7 @@ def test_no_models_says_how_to_get_them(cli, tmp_path):
     (["--providers", "npu"], "unknown provider 'npu'"),
     (["--engines", "tflite"], "unknown engine 'tflite'"),
     (["--models", "fcn8s"], "unknown model 'fcn8s'"),
+    (["--variants", "int4"], "unknown variant 'int4'"),
 ])
 def test_bad_options(cli, bench_outputs, args, message):
     code, _, err = cli("bench", "--runs-dir", bench_outputs / "runs", "--random-init", "--models", "baseline_fcn", *args)
@@ -102,7 +121,12 @@ def test_demo_quick_runs_end_to_end(cli, tmp_path):
     code, out, err = cli("demo", "--quick", "--minutes", "0.3", "--root", tmp_path)
     assert code == 0, err
     result = json.loads((tmp_path / "bench.json").read_text())
-    assert len(result["rows"]) == 8 and all(r["weights"] == "checkpoint" for r in result["rows"])
+    assert all(r["weights"] == "checkpoint" for r in result["rows"])
+    got = {(r["model"], r["engine"], r["variant"]) for r in result["rows"]}
+    skipped = {(sk["model"], sk["variant"]) for sk in result["header"]["skipped"]}
+    for m in ("baseline_fcn", "simple_unet", "resnet_fcn", "unet"):
+        assert {(m, "onnxruntime", "fp32"), (m, "torch", "fp32")} <= got
+        assert ((m, "onnxruntime", "e2e.int8") in got) != ((m, "e2e.int8") in skipped)
     for m in ("baseline_fcn", "simple_unet", "resnet_fcn", "unet"):
         assert (tmp_path / "runs" / m / f"{m}.onnx").is_file() and (tmp_path / "runs" / m / "best.pt").is_file()
     cap = cv2.VideoCapture(str(tmp_path / "runs" / "predict" / "demo" / "demo.mp4"))

@@ -15,7 +15,6 @@ from seg.export import onnx as seg_onnx
 from seg.export import to_onnx, verify
 from seg.metadata import from_props
 from seg.models import get_model
-from seg.train import TrainConfig, train
 
 NAMES = ["baseline_fcn", "simple_unet", "resnet_fcn", "unet"]
 SMALL = ((2, 3, 64, 64), (1, 3, 97, 131))  # batch 2 and an odd size, small enough for CI
@@ -127,14 +126,6 @@ def test_interrupt_mid_export_leaves_no_file(tmp_path, monkeypatch):
 
 
 # ---- the CLI ---------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def trained_runs(synth_root, tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
-    train(TrainConfig(model="baseline_fcn", data=str(synth_root), out=str(runs), epochs=1, batch_size=4, crop_size=64,
-                      workers=0), progress=False, log=lambda *a: None)
-    return runs
-
 
 def test_cli_exports_the_default_checkpoint_with_its_metrics(cli, trained_runs, tmp_path):
     code, out, err = cli("export", "--model", "baseline_fcn", "--runs", trained_runs, "--report", tmp_path / "r.json")

@@ -266,3 +266,42 @@ def test_realtime_drops_stale_frames_instead_of_lagging(onnx_model, real_video):
     seg = Segmenter(onnx_model, provider="cpu", imgsz=64)
     s = run_pipeline(seg, VideoSource(str(real_video)), max_frames=40, realtime=True, on_frame=lambda n: time.sleep(0.03))
     assert s.dropped > 0 and s.frames + s.dropped == 40
+
+
+# ---- CPU session tuning ----------------------------------------------------------------------------
+
+def test_saved_optimized_graph_is_reused_and_equivalent(onnx_model, tmp_path):
+    import shutil
+
+    from seg.infer.session import create_session, optimized_cache_path
+
+    path = tmp_path / "m.onnx"
+    shutil.copy(onnx_model, path)
+    cached = optimized_cache_path(path)
+    assert not cached.exists()
+    first, _ = create_session(path, "cpu", save_optimized=True)
+    assert cached.is_file() and not list(cached.parent.glob(".*tmp*"))  # saved under its final name only
+    second, _ = create_session(path, "cpu", save_optimized=True)
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 96), dtype=np.float32)
+    plain, _ = create_session(path, "cpu")
+    ref = plain.run(None, {"image": x})[0]
+    for s in (first, second):
+        assert np.abs(s.run(None, {"image": x})[0] - ref).max() < 1e-4
+    # the metadata survives, so a Segmenter works from the saved graph
+    seg = Segmenter(path, provider="cpu", imgsz=64, save_optimized=True)
+    assert seg.meta["model"] == "baseline_fcn" and seg.predict(np.zeros((48, 64, 3), np.uint8)).shape == (48, 64)
+    # a changed model file gets a new cache entry, never the stale graph
+    path.touch()
+    assert optimized_cache_path(path) != cached
+
+
+def test_opt_levels_and_bad_level(onnx_model):
+    from seg.infer.session import create_session
+
+    x = np.random.default_rng(1).standard_normal((1, 3, 64, 64), dtype=np.float32)
+    outs = [create_session(onnx_model, "cpu", opt_level=lvl)[0].run(None, {"image": x})[0]
+            for lvl in ("disable", "basic", "extended", "all")]
+    for o in outs[1:]:
+        assert np.abs(o - outs[0]).max() < 1e-3
+    with pytest.raises(SegError, match="unknown optimisation level 'max'"):
+        create_session(onnx_model, "cpu", opt_level="max")

@@ -8,7 +8,6 @@ them alike and the ratios hold. Accuracy goes through the very engine being time
 from __future__ import annotations
 
 import csv
-import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,18 @@ from seg.errors import SegError
 from seg.metrics import ConfusionMatrix
 
 ENGINES = ("onnxruntime", "torch")
+# ONNX variants (see seg.export.variants): CPUs get int8, GPUs fp16; e2e takes uint8 frames.
+CPU_VARIANTS = ("fp32", "int8", "e2e", "e2e.int8")
+GPU_VARIANTS = ("fp32", "fp16", "e2e", "e2e.fp16")
+VARIANTS = ("fp32", "int8", "fp16", "e2e", "e2e.int8", "e2e.fp16")
+
+
+def parse_variant(v: str) -> tuple[str, bool]:
+    """``"e2e.int8"`` -> ``("int8", True)``; ``"fp32"`` -> ``("fp32", False)``."""
+    if v not in VARIANTS:
+        raise SegError(f"unknown variant {v!r}; choose from: {', '.join(VARIANTS)}")
+    e2e = v.startswith("e2e")
+    return (v.split(".", 1)[1] if "." in v else "fp32") if e2e else v, e2e
 
 
 @dataclass
@@ -29,15 +40,46 @@ class Entry:
     """One model's files and the engines built from them."""
 
     model: str
-    onnx_path: Path
+    onnx_path: Path  # the fp32 export
     weights: str  # "checkpoint" or "random-init"
     torch_model: Any = None
-    sessions: dict[str, Any] = field(default_factory=dict)  # provider -> ORT session
+    variants: dict[str, Path] = field(default_factory=dict)  # variant name -> .onnx
+
+
+@dataclass
+class Runner:
+    """One engine/precision of one model: ``feed`` turns RGB uint8 frames [N,H,W,3] into its
+    input (untimed), ``run`` is what is timed, ``labels`` turns its output into [N,H,W] labels."""
+
+    engine: str
+    provider: str
+    precision: str
+    e2e: bool
+    run: Callable[[np.ndarray], np.ndarray]
+    feed: Callable[[np.ndarray], np.ndarray]
+    labels: Callable[[np.ndarray], np.ndarray]
+    file: Path | None = None
+    variant: str = "fp32"
+
+
+def _export_variant(name: str, variant: str, runs: Path, out: Path, random_init: bool, data: Path | None,
+                    log: Callable[[str], None]) -> tuple[Path | None, str | None]:
+    from seg.export import export_checkpoint
+
+    precision, e2e = parse_variant(variant)
+    log(f"exporting {name} {variant} -> {out}")
+    try:
+        export_checkpoint(name, out=out, runs=runs, random_init=random_init, precision=precision, e2e=e2e,
+                          calib_data=data if random_init else None)
+    except SegError as e:
+        log(f"skipping {name} {variant}: {e}")
+        return None, str(e)
+    return out, None
 
 
 def resolve_entries(models: list[str], runs: Path, random_init: bool, log: Callable[[str], None]) -> list[Entry]:
-    """The ONNX file (exported from the checkpoint when missing or older) and the PyTorch model
-    of each model; untrained weights only with ``random_init`` (flagged in every row)."""
+    """The fp32 ONNX file (exported from the checkpoint when missing or older) and the PyTorch
+    model of each model; untrained weights only with ``random_init`` (flagged in every row)."""
     import torch
 
     from seg.export import export_checkpoint
@@ -53,36 +95,125 @@ def resolve_entries(models: list[str], runs: Path, random_init: bool, log: Calla
                 log(f"exporting {ckpt} -> {onnx_path}")
                 export_checkpoint(name, ckpt, onnx_path)
             model, _ = load_checkpoint(ckpt)
-            entries.append(Entry(name, onnx_path, "checkpoint", model))
+            entries.append(Entry(name, onnx_path, "checkpoint", model, {"fp32": onnx_path}))
         elif random_init:
             onnx_path = runs / "bench" / f"{name}.random.onnx"
             if not onnx_path.is_file():
                 log(f"exporting untrained {name} -> {onnx_path}")
                 export_checkpoint(name, out=onnx_path, runs=runs, random_init=True)
             torch.manual_seed(0)  # the same weights export_checkpoint(random_init=True) exported
-            entries.append(Entry(name, onnx_path, "random-init", get_model(name).eval()))
+            entries.append(Entry(name, onnx_path, "random-init", get_model(name).eval(), {"fp32": onnx_path}))
     if not entries:
         raise SegError(f"no trained models under {runs}/<model>/best.pt for {', '.join(models)}: train them "
                        "(`seg train --model NAME --data DIR`, or `seg demo`), or pass --random-init to bench untrained weights")
     return entries
 
 
+def add_variants(entry: Entry, variants: tuple[str, ...], runs: Path, data: Path | None,
+                 log: Callable[[str], None]) -> list[dict]:
+    """Find or export each variant of ``entry``; return the ones that could not be made (e.g.
+    int8 refused by its guardrail), which get no row."""
+    from seg.export import variant_path
+
+    skipped = []
+    if "fp32" not in variants:
+        entry.variants.pop("fp32", None)
+    for v in variants:
+        if v == "fp32":
+            continue
+        precision, e2e = parse_variant(v)
+        path = (variant_path(runs, entry.model, precision, e2e) if entry.weights == "checkpoint"
+                else entry.onnx_path.with_name(f"{entry.model}.random.{v}.onnx"))
+        if not path.is_file() or path.stat().st_mtime < entry.onnx_path.stat().st_mtime:
+            path, reason = _export_variant(entry.model, v, runs, path, entry.weights == "random-init", data, log)
+            if path is None:
+                skipped.append({"model": entry.model, "variant": v, "reason": reason})
+                continue
+        entry.variants[v] = path
+    return skipped
+
+
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def _normalise(image_rgb: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    return ((image_rgb.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)[None].copy()
+def torch_bf16_supported() -> bool:
+    """bf16 autocast pays off on CPUs with native bf16 (AVX-512 BF16 or AMX); elsewhere it is emulated."""
+    from seg.machine import machine_info
+
+    return bool({"avx512_bf16", "amx_bf16"} & set(machine_info()["cpu_flags"]))
 
 
-def evaluate_engine(run: Callable[[np.ndarray], np.ndarray], dataset, mean, std, num_classes: int = 21) -> dict:
+def _ort_runners(entry: Entry, providers: list[str], meta: dict[str, Any]) -> list[Runner]:
+    from seg.export.quantize import normalise
+    from seg.export.variants import read_meta
+    from seg.infer.session import create_session
+
+    mean, std = meta["mean"], meta["std"]
+    runners = []
+    for v, path in entry.variants.items():
+        precision, e2e = parse_variant(v)
+        vmeta = read_meta(path)
+        for p in providers:
+            sess, used = create_session(path, p, spinning=False)  # not spinning: fair to the next engine
+            in_name, out_name = sess.get_inputs()[0].name, sess.get_outputs()[0].name
+            if e2e:
+                feed = lambda f: np.ascontiguousarray(f[..., ::-1])  # noqa: E731  RGB -> BGR, as a camera gives
+                labels = lambda o: o  # noqa: E731
+            else:
+                feed = lambda f: np.concatenate([normalise(im, mean, std) for im in f])  # noqa: E731
+                labels = lambda o: o.argmax(1)  # noqa: E731
+            runners.append(Runner("onnxruntime", used, vmeta.get("precision", precision), e2e,
+                                  lambda a, s=sess, i=in_name, o=out_name: s.run([o], {i: a})[0], feed, labels, path, v))
+    return runners
+
+
+def _torch_runners(entry: Entry, torch_mod, meta: dict[str, Any], bf16: bool) -> list[Runner]:
+    import copy
+
+    from seg.export.quantize import normalise
+
+    mean, std = meta["mean"], meta["std"]
+
+    def feed(f: np.ndarray):
+        return torch_mod.from_numpy(np.concatenate([normalise(im, mean, std) for im in f]))
+
+    net = entry.torch_model.eval()
+
+    def eager(x, net=net) -> np.ndarray:
+        with torch_mod.inference_mode():
+            return net(x).numpy()
+
+    runners = [Runner("torch", "cpu", "fp32", False, eager, feed, lambda o: o.argmax(1))]
+    if bf16:
+        # PyTorch's fast CPU path: bf16 autocast (AMX/AVX-512 BF16) with channels_last activations.
+        net_cl = copy.deepcopy(net).to(memory_format=torch_mod.channels_last)
+
+        def fast(x, net=net_cl) -> np.ndarray:
+            with torch_mod.inference_mode(), torch_mod.autocast("cpu", dtype=torch_mod.bfloat16):
+                return net(x.contiguous(memory_format=torch_mod.channels_last)).float().numpy()
+
+        runners.append(Runner("torch", "cpu", "bf16", False, fast, feed, lambda o: o.argmax(1), variant="bf16+channels_last"))
+    return runners
+
+
+def evaluate_engine(runner: Runner, dataset, num_classes: int = 21) -> dict:
     """mIoU and pixel accuracy of one engine over a VOC split, at each image's own size."""
     cm = ConfusionMatrix(num_classes)
     for i in range(len(dataset)):
         image, mask = dataset.load(i)
-        cm.update(run(_normalise(image, mean, std))[0].argmax(0), mask)
+        cm.update(runner.labels(runner.run(runner.feed(image[None])))[0], mask)
     m = cm.compute()
     return {"miou": m.miou, "pixel_acc": m.pixel_acc}
+
+
+def default_variants(providers: list[str]) -> tuple[str, ...]:
+    """int8 where the CPU provider runs, fp16 where a GPU one does."""
+    out: list[str] = []
+    for v in (CPU_VARIANTS if "cpu" in providers else ()) + (GPU_VARIANTS if set(providers) - {"cpu"} else ()):
+        if v not in out:
+            out.append(v)
+    return tuple(out)
 
 
 def bench(
@@ -97,16 +228,27 @@ def bench(
     n_runs: int = 20,
     warmup: int = 3,
     random_init: bool = False,
+    variants: tuple[str, ...] | None = None,
+    torch_bf16: bool | None = None,
     log: Callable[[str], None] = print,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Benchmark; returns ``{"header": {...}, "rows": [...]}``. Ctrl-C returns what was measured
-    so far with ``header["interrupted"] = True``."""
+    so far with ``header["interrupted"] = True``.
+
+    ``variants``: ONNX variants per model (default :func:`default_variants`), exported when
+    missing. ``torch_bf16``: add PyTorch bf16 autocast + channels_last rows (default: where the
+    CPU has native bf16)."""
     from seg.infer.session import AUTO_ORDER, create_session
 
     for e in engines:
         if e not in ENGINES:
             raise SegError(f"unknown engine {e!r}; choose from: {', '.join(ENGINES)}")
+    for v in variants or ():
+        parse_variant(v)
+    for p in providers or ():
+        if p not in AUTO_ORDER:
+            raise SegError(f"unknown provider {p!r}; choose from: {', '.join(AUTO_ORDER)}")
     torch_mod = None
     if "torch" in engines:
         try:
@@ -121,60 +263,62 @@ def bench(
     entries = resolve_entries(models, runs, random_init, log)
     if providers is None:
         providers = [create_session(entries[0].onnx_path, "auto")[1]]
-    for p in providers:
-        if p not in AUTO_ORDER:
-            raise SegError(f"unknown provider {p!r}; choose from: {', '.join(AUTO_ORDER)}")
+    if variants is None:
+        variants = default_variants(providers)
+    skipped: list[dict] = []
+    if "onnxruntime" in engines:
+        for entry in entries:
+            skipped += add_variants(entry, variants, runs, data, log)
+    bf16 = torch_mod is not None and (torch_bf16_supported() if torch_bf16 is None else torch_bf16)
 
-    from seg.metadata import from_props
+    from seg.export.variants import read_meta
     from seg.models import count_parameters, model_flops
 
     header = _header(size, batch, n_runs, warmup, data, engines, providers)
+    header.update(variants=list(variants), torch_bf16=bf16, skipped=skipped)
     rows: list[dict[str, Any]] = []
-    x = np.random.default_rng(0).standard_normal((batch, 3, *size), dtype=np.float32)
+    frames = np.random.default_rng(0).integers(0, 256, (batch, *size, 3), dtype=np.uint8)
     try:
         for entry in entries:
-            meta = from_props(create_session(entry.onnx_path, "cpu")[0].get_modelmeta().custom_metadata_map)
-            mean, std = np.array(meta["mean"], np.float32), np.array(meta["std"], np.float32)
-            runners: dict[tuple[str, str], Callable[[np.ndarray], np.ndarray]] = {}
+            meta = read_meta(entry.onnx_path)
+            runners: list[Runner] = []
             if "onnxruntime" in engines:
-                for p in providers:
-                    sess, used = create_session(entry.onnx_path, p, spinning=False)  # fair to the next engine
-                    runners[("onnxruntime", used)] = lambda a, s=sess: s.run(["logits"], {"image": a})[0]
+                runners += _ort_runners(entry, providers, meta)
             if "torch" in engines:
-                net = entry.torch_model.eval()
-
-                def torch_run(a: np.ndarray, net=net) -> np.ndarray:
-                    with torch_mod.inference_mode():
-                        return net(torch_mod.from_numpy(a)).numpy()
-
-                runners[("torch", "cpu")] = torch_run
-            times: dict[tuple[str, str], list[float]] = {k: [] for k in runners}
+                runners += _torch_runners(entry, torch_mod, meta, bf16)
+            inputs = [r.feed(frames) for r in runners]
+            times: list[list[float]] = [[] for _ in runners]
             for _ in range(warmup):
-                for fn in runners.values():
-                    fn(x)
+                for r, x in zip(runners, inputs):
+                    r.run(x)
             for i in range(n_runs):
-                for key, fn in runners.items():  # interleaved: one of each, in turn
+                for k, (r, x) in enumerate(zip(runners, inputs)):  # interleaved: one of each, in turn
                     t = time.perf_counter()
-                    fn(x)
-                    times[key].append((time.perf_counter() - t) * 1e3)
+                    r.run(x)
+                    times[k].append((time.perf_counter() - t) * 1e3)
                 if on_progress:
                     on_progress(f"{entry.model} run {i + 1}/{n_runs}")
             params = count_parameters(entry.torch_model)
             gflops = model_flops(entry.model, *size) / 1e9
-            for (engine, provider), ts in times.items():
-                acc = evaluate_engine(runners[(engine, provider)], dataset, mean, std) if dataset is not None else {}
+            model_rows = []
+            for r, ts in zip(runners, times):
+                if on_progress:
+                    on_progress(f"{entry.model} {r.engine} {r.variant} mIoU")
+                acc = evaluate_engine(r, dataset) if dataset is not None else {}
                 p50 = statistics.median(ts)
-                rows.append({
-                    "model": entry.model, "engine": engine, "provider": provider, "precision": "fp32",
-                    "weights": entry.weights, "size": list(size), "batch": batch, "params": params,
-                    "gflops": gflops, "file_mb": entry.onnx_path.stat().st_size / 1e6 if engine == "onnxruntime" else None,
+                model_rows.append({
+                    "model": entry.model, "engine": r.engine, "provider": r.provider, "precision": r.precision,
+                    "e2e": r.e2e, "variant": r.variant, "weights": entry.weights, "size": list(size), "batch": batch,
+                    "params": params, "gflops": gflops, "file_mb": r.file.stat().st_size / 1e6 if r.file else None,
                     "latency_ms_p50": p50, "latency_ms_p90": _percentile(ts, 90), "latency_ms_p99": _percentile(ts, 99),
                     "fps": batch * 1e3 / p50, "miou": acc.get("miou"), "pixel_acc": acc.get("pixel_acc"),
                 })
-            ref = next((r for r in rows if r["model"] == entry.model and r["engine"] == "torch"), None)
-            for r in rows:
-                if r["model"] == entry.model:
-                    r["speedup_vs_torch"] = r["fps"] / ref["fps"] if ref else None
+            eager = next((r for r in model_rows if r["engine"] == "torch" and r["precision"] == "fp32"), None)
+            best = max((r for r in model_rows if r["engine"] == "torch"), key=lambda r: r["fps"], default=None)
+            for r in model_rows:
+                r["speedup_vs_torch"] = r["fps"] / eager["fps"] if eager else None
+                r["speedup_vs_torch_best"] = r["fps"] / best["fps"] if best else None
+            rows += model_rows
     except KeyboardInterrupt:
         header["interrupted"] = True
     return {"header": header, "rows": rows}
@@ -210,11 +354,11 @@ def write_outputs(result: dict[str, Any], json_path: Path | None = None, csv_pat
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        fig, ax = plt.subplots(figsize=(8, 5))
         for r in rows:
             y = r["miou"] if r["miou"] is not None else 0.0
             ax.scatter(r["fps"], y, marker="o" if r["engine"] == "onnxruntime" else "s")
-            ax.annotate(f"{r['model']}\n{r['engine']}/{r['provider']}", (r["fps"], y), fontsize=7,
+            ax.annotate(f"{r['model']}\n{r['engine']} {row_label(r)}", (r["fps"], y), fontsize=6,
                         xytext=(4, 2), textcoords="offset points")
         ax.set(xlabel=f"FPS (batch {result['header']['batch']}, {result['header']['size'][0]}x{result['header']['size'][1]})",
                ylabel="val mIoU", xscale="log", title="seg bench: speed vs accuracy")
@@ -222,6 +366,11 @@ def write_outputs(result: dict[str, Any], json_path: Path | None = None, csv_pat
         with atomic_path(plot_path) as tmp:
             fig.savefig(tmp, dpi=110)
         plt.close(fig)
+
+
+def row_label(r: dict[str, Any]) -> str:
+    """``int8 e2e``, ``bf16+channels_last``: what ran, in a few characters."""
+    return r.get("variant", r["precision"]).replace("e2e.", "").replace("e2e", "fp32") + (" e2e" if r.get("e2e") else "")
 
 
 def markdown_table(result: dict[str, Any]) -> str:
@@ -233,17 +382,21 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"engines interleaved; mIoU on {h['data'] or '-'} (val, full size)"
         + ("; INTERRUPTED, partial" if h.get("interrupted") else ""),
         "",
-        "| model | engine | provider | weights | params | GFLOPs | file MB | p50 ms | p90 ms | p99 ms | FPS | vs torch | mIoU | pixel acc |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | engine | precision | provider | weights | params | GFLOPs | file MB | p50 ms | p90 ms | p99 ms | FPS "
+        "| vs torch fp32 | vs best torch | mIoU | pixel acc |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in result["rows"]:
-        def f(v, fmt):
-            return "-" if v is None else format(v, fmt)
 
+    def f(v, fmt, suffix=""):
+        return "-" if v is None else format(v, fmt) + suffix
+
+    for r in result["rows"]:
         lines.append(
-            f"| {r['model']} | {r['engine']} | {r['provider']} | {r['weights']} | {r['params'] / 1e6:.1f}M | "
+            f"| {r['model']} | {r['engine']} | {row_label(r)} | {r['provider']} | {r['weights']} | {r['params'] / 1e6:.1f}M | "
             f"{r['gflops']:.1f} | {f(r['file_mb'], '.1f')} | {r['latency_ms_p50']:.1f} | {r['latency_ms_p90']:.1f} | "
-            f"{r['latency_ms_p99']:.1f} | {r['fps']:.1f} | {f(r.get('speedup_vs_torch'), '.2f')}x | "
-            f"{f(r['miou'], '.3f')} | {f(r['pixel_acc'], '.3f')} |"
+            f"{r['latency_ms_p99']:.1f} | {r['fps']:.1f} | {f(r.get('speedup_vs_torch'), '.2f', 'x')} | "
+            f"{f(r.get('speedup_vs_torch_best'), '.2f', 'x')} | {f(r['miou'], '.3f')} | {f(r['pixel_acc'], '.3f')} |"
         )
+    for sk in h.get("skipped", []):
+        lines.append(f"\n{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason') or 'could not be exported'}")
     return "\n".join(lines)

@@ -186,10 +186,20 @@ def export(
     verify: bool = typer.Option(True, help="Check ONNX Runtime against PyTorch at three shapes (batch 2, odd sizes)."),
     simplify: bool = typer.Option(True, help="Simplify the graph with onnxslim; kept only if parity still holds."),
     report: Optional[Path] = typer.Option(None, help="Write the export/verification report as JSON here."),
+    precision: str = typer.Option("fp32", help="fp32 | int8 (static quantisation, CPUs; accuracy guardrail) | "
+                                  "fp16 (GPUs). Variants go next to the fp32 file: <model>[.e2e].int8.onnx."),
+    e2e: bool = typer.Option(False, "--e2e", help="End-to-end graph: uint8 BGR frames [N,H,W,3] in, uint8 labels "
+                             "[N,H,W] out (normalisation and argmax inside)."),
+    calib_data: Optional[Path] = typer.Option(None, help="int8: VOCdevkit root whose train split calibrates and val "
+                                              "split guards [default: the checkpoint's training data]."),
+    calib_n: int = typer.Option(64, min=1, help="int8: number of calibration images."),
+    max_drop: float = typer.Option(1.0, min=0.0, help="Guardrail: most mIoU points the int8/fp16 model may lose."),
+    force: bool = typer.Option(False, help="Write the int8/fp16 model even when it fails the guardrail."),
 ) -> None:
     """Export to ONNX: one self-contained file, dynamic batch/height/width, metadata, verified parity."""
     from seg._io import write_json
     from seg.export import DEFAULT_SHAPES, export_checkpoint
+    from seg.export.quantize import Int8Config
     from seg.models import MODELS
 
     if all_models == (model is not None):
@@ -200,8 +210,13 @@ def export(
     reports = []
     for name in names:
         r = export_checkpoint(name, checkpoint, out, runs=runs, random_init=random_init, opset=opset,
-                              verify_shapes=DEFAULT_SHAPES if verify else None, simplify=simplify)
+                              verify_shapes=DEFAULT_SHAPES if verify else None, simplify=simplify,
+                              precision=precision, e2e=e2e, calib_data=calib_data, int8=Int8Config(calib_n=calib_n),
+                              max_drop=max_drop, force=force, log=lambda m: err.print(m, highlight=False))
         reports.append(r)
+        if precision != "fp32" or e2e:
+            _print_variant(r)
+            continue
         table = Table(title=f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB, {r['total_s']:.0f} s"
                             f"{', simplified' if r['simplified'] else ''}{', UNTRAINED weights' if random_init else ''})")
         for col in ("provider", "input", "output", "max |diff|", "tolerance", "argmax agree", "ok"):
@@ -216,6 +231,21 @@ def export(
             out_console.print(table)
     if report is not None:
         write_json(report, reports if all_models else reports[0])
+
+
+def _print_variant(r: dict) -> None:
+    """One line per check of an int8/fp16/e2e export."""
+    what = f"{r['precision']}{' e2e' if r['e2e'] else ''}"
+    out_console.print(f"{r['model']} {what} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB)", highlight=False)
+    g = r.get("guardrail") or {}
+    if "miou" in g:
+        out_console.print(f"  guardrail on {g['images']} held-out images: mIoU {g['miou']:.4f} vs fp32 {g['fp32_miou']:.4f} "
+                          f"({-g['drop_points']:+.2f} points, limit -{g['max_drop_points']:.2f}), label agreement "
+                          f"{g['label_agreement']:.2%}: {'passed' if g['passed'] else 'FAILED (--force)'}", highlight=False)
+    elif g:
+        out_console.print(f"  guardrail skipped: {g['skipped']}", highlight=False)
+    if "e2e_label_agreement" in r:
+        out_console.print(f"  e2e graph vs plain model: label agreement {r['e2e_label_agreement']:.4%}", highlight=False)
 
 
 def _resolve_onnx(model: str, runs: Path) -> Path:
@@ -242,6 +272,9 @@ def run(
     provider: str = typer.Option("auto", help="auto (TensorRT > CUDA > CPU, the first that works), tensorrt, cuda or cpu."),
     fp16: bool = typer.Option(False, help="TensorRT: build fp16 engines."),
     threads: Optional[int] = typer.Option(None, help="CPU provider threads [default: one per core]."),
+    opt_level: str = typer.Option("all", help="ONNX Runtime graph optimisation: disable|basic|extended|all."),
+    save_optimized: bool = typer.Option(False, help="CPU: keep the optimised graph in <model dir>/.ort-cache/ "
+                                        "for a faster next start."),
     imgsz: int = typer.Option(512, help="Longer side fed to the model (aspect kept, multiple of 32); 0 = the frame's own size."),
     alpha: float = typer.Option(0.5, min=0.0, max=1.0, help="Opacity of the class colours in overlays."),
     legend: bool = typer.Option(False, help="Draw the names of the classes present."),
@@ -263,7 +296,8 @@ def run(
     if len(given) != 1:
         raise SegError("pass exactly one of --video, --source, --folder, --images")
     onnx_path = _resolve_onnx(model, runs)
-    seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16, cache_dir=runs / "trt_cache")
+    seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16, cache_dir=runs / "trt_cache",
+                    opt_level=opt_level, save_optimized=save_optimized)
     if video is not None:
         src = VideoSource(str(video))
     elif source is not None:
@@ -326,6 +360,11 @@ def bench(
     warmup: int = typer.Option(3, min=0, help="Untimed warm-up runs per engine."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where <model>/best.pt and <model>.onnx live."),
     random_init: bool = typer.Option(False, "--random-init", help="Bench untrained weights where no checkpoint exists (flagged)."),
+    variants: Optional[str] = typer.Option(None, help="Comma-separated ONNX variants: fp32, int8, fp16, e2e, e2e.int8, "
+                                           "e2e.fp16; exported when missing [default: fp32,int8,e2e,e2e.int8 on CPU, "
+                                           "fp16 ones on GPU]."),
+    torch_bf16: Optional[bool] = typer.Option(None, "--torch-bf16/--no-torch-bf16", help="Add PyTorch bf16 autocast + "
+                                              "channels_last rows [default: where the CPU has native bf16]."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write header + rows as JSON."),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write the rows as CSV."),
     md_out: Optional[Path] = typer.Option(None, "--md", help="Write a Markdown table."),
@@ -334,7 +373,8 @@ def bench(
     """FPS, latency (p50/p90/p99) and mIoU per model x engine x provider, PyTorch alongside."""
     from rich.progress import Progress
 
-    from seg.bench import ENGINES, bench as run_bench, write_outputs
+    from seg.bench import ENGINES, row_label, write_outputs
+    from seg.bench import bench as run_bench
     from seg.models import MODELS
 
     names = _csv_list(models) or list(MODELS)
@@ -342,7 +382,8 @@ def bench(
         task = bar.add_task("bench", total=None)
         result = run_bench(names, runs=runs_dir, data=data, year=year, size=size, batch=batch,
                            providers=_csv_list(providers), engines=tuple(_csv_list(engines) or ENGINES), n_runs=runs_n,
-                           warmup=warmup, random_init=random_init,
+                           warmup=warmup, random_init=random_init, torch_bf16=torch_bf16,
+                           variants=tuple(_csv_list(variants)) if variants else None,
                            log=lambda m: err.print(m, highlight=False),
                            on_progress=lambda m: bar.update(task, description=m))
     h = result["header"]
@@ -350,16 +391,22 @@ def bench(
                         f"{' (INTERRUPTED: partial)' if h['interrupted'] else ''}",
                   caption=f"{h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; ORT {h['onnxruntime']}, "
                           f"torch {h.get('torch', '-')}")
-    cols = ("model", "engine", "provider", "weights", "p50 ms", "p90 ms", "p99 ms", "FPS", "vs torch", "mIoU", "pixel acc")
+    cols = ("model", "engine", "precision", "provider", "weights", "p50 ms", "p90 ms", "p99 ms", "FPS", "vs torch fp32",
+            "vs best torch", "mIoU", "pixel acc")
     for c in cols:
-        table.add_column(c, justify="left" if c in cols[:4] else "right")
+        table.add_column(c, justify="left" if c in cols[:5] else "right")
+
+    def fmt(v, spec, suffix=""):
+        return "-" if v is None else format(v, spec) + suffix
+
     for r in result["rows"]:
-        table.add_row(r["model"], r["engine"], r["provider"], r["weights"], f"{r['latency_ms_p50']:.1f}",
+        table.add_row(r["model"], r["engine"], row_label(r), r["provider"], r["weights"], f"{r['latency_ms_p50']:.1f}",
                       f"{r['latency_ms_p90']:.1f}", f"{r['latency_ms_p99']:.1f}", f"{r['fps']:.1f}",
-                      "-" if r.get("speedup_vs_torch") is None else f"{r['speedup_vs_torch']:.2f}x",
-                      "-" if r["miou"] is None else f"{r['miou']:.3f}",
-                      "-" if r["pixel_acc"] is None else f"{r['pixel_acc']:.3f}")
+                      fmt(r.get("speedup_vs_torch"), ".2f", "x"), fmt(r.get("speedup_vs_torch_best"), ".2f", "x"),
+                      fmt(r["miou"], ".3f"), fmt(r["pixel_acc"], ".3f"))
     out_console.print(table)
+    for sk in h.get("skipped", []):
+        out_console.print(f"{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason')}", highlight=False)
     write_outputs(result, json_out, csv_out, md_out, plot)
     if h["interrupted"]:
         raise typer.Exit(130)
@@ -367,7 +414,7 @@ def bench(
 
 @app.command()
 def demo(
-    minutes: float = typer.Option(10.0, min=0.2, help="Rough total budget; 70% of it trains the four models."),
+    minutes: float = typer.Option(10.0, min=0.2, help="Rough total budget; 60% of it trains the four models."),
     root: Path = typer.Option(Path("runs/demo"), help="Where data, runs and the bench go."),
     quick: bool = typer.Option(False, help="Tiny data and sizes: a smoke test in about a minute of training."),
 ) -> None:

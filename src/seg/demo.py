@@ -1,7 +1,8 @@
 """``seg demo``: the whole tool on a fresh install, nothing downloaded, in a few CPU minutes.
 
 Synthetic data and video -> train the four models within a time budget -> export each to ONNX
-with verification -> segment the video with one of them -> the bench table.
+with verification -> segment the video with one of them -> the bench table (fp32 and the
+end-to-end int8 graph against PyTorch).
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ def demo(minutes: float = 10.0, root: Path = Path("runs/demo"), log: Callable[[s
 
     root = Path(root)
     data = root / "data"
-    synth = SynthConfig(train=48, val=12, size=96) if quick else SynthConfig()
+    # 50 val images (not 100): per-epoch eval, the int8 guardrail and per-engine mIoU all read them.
+    synth = SynthConfig(train=48, val=12, size=96) if quick else SynthConfig(val=50)
     log(f"1/5 synthetic data ({synth.train} train / {synth.val} val) and video -> {data}")
     generate(data, synth, progress=False)
     video = write_video(data / "demo.mp4", frames=24 if quick else 90, width=160 if quick else 320,
                         height=120 if quick else 240, progress=False)
-    train_minutes = 0.7 * minutes  # the rest: export, run, bench
+    train_minutes = 0.6 * minutes  # the rest: export (fp32 and e2e int8), run, bench
     runs = root / "runs"
     for name in MODELS:
         budget = train_minutes * SHARES[name]
@@ -53,7 +55,9 @@ def demo(minutes: float = 10.0, root: Path = Path("runs/demo"), log: Callable[[s
     log(f"4/5 simple_unet over {video}: {summary.frames} frames, {summary.fps:.1f} FPS end to end -> {out_video}")
     log("5/5 bench")
     size = (64, 64) if quick else (synth.size, synth.size)
-    result = bench(list(MODELS), runs=runs, data=data, size=size, n_runs=3 if quick else 10, warmup=1, log=log)
+    # fp32 and the edge fast path (e2e int8, exported here with its guardrail) vs PyTorch eager and bf16.
+    result = bench(list(MODELS), runs=runs, data=data, size=size, n_runs=3 if quick else 10, warmup=1, log=log,
+                   variants=("fp32", "e2e.int8"))
     write_outputs(result, json_path=root / "bench.json", md_path=root / "bench.md", plot_path=root / "bench.png")
     log(markdown_table(result))
     log(f"outputs: checkpoints and ONNX models in {runs}/<model>/, overlay video {out_video}, bench {root}/bench.*")

@@ -19,6 +19,11 @@ model. Values are strings (ONNX's rule); lists and dicts are JSON.
 | ``seg.version``, ``seg.torch``, ``seg.opset`` | versions that produced the file |
 | ``seg.simplified`` | ``True`` when the onnxslim-simplified graph passed verification and was kept |
 | ``seg.verification`` | JSON summary of the parity check at export time |
+| ``seg.precision`` | ``fp32``, ``fp16`` (float32 in/out, float16 inside) or ``int8`` (static quantisation) |
+| ``seg.quantization`` | int8 only, JSON: format, activation/weight types, calibration images and method, sub-pixel rewrites |
+| ``seg.guardrail`` | int8/fp16, JSON: fp32 and this model's mIoU on the held-out split, the drop in points, label agreement |
+| ``seg.e2e`` | ``True`` for an end-to-end graph: ``frames`` uint8 [N,H,W,3] BGR in, ``labels`` uint8 [N,H,W] out |
+| ``seg.e2e_check`` | e2e only, JSON: label agreement with the plain model at export time |
 """
 
 from __future__ import annotations
@@ -31,7 +36,13 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 INPUT_LAYOUT = "image float32 [N,3,H,W] RGB, (x/255 - mean)/std"
 OUTPUT_LAYOUT = "logits float32 [N,C,H,W]"
-JSON_KEYS = ("class_names", "palette", "mean", "std", "val_metrics", "verification")
+# The end-to-end variant (`seg export --e2e`): what a camera gives in, what a user wants out.
+E2E_INPUT_NAME = "frames"
+E2E_OUTPUT_NAME = "labels"
+E2E_INPUT_LAYOUT = "frames uint8 [N,H,W,3] BGR"
+E2E_OUTPUT_LAYOUT = "labels uint8 [N,H,W]"
+JSON_KEYS = ("class_names", "palette", "mean", "std", "val_metrics", "verification", "quantization", "guardrail",
+             "e2e_check")
 
 
 def to_props(meta: dict[str, Any]) -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -237,25 +238,41 @@ def export_checkpoint(
     *,
     runs: str | os.PathLike = "runs",
     random_init: bool = False,
+    precision: str = "fp32",
+    e2e: bool = False,
+    calib_data: str | os.PathLike | None = None,
+    int8: Any = None,
+    max_drop: float | None = None,
+    force: bool = False,
+    log: Any = lambda m: None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """``seg export`` for one model: resolve the checkpoint and output path, export, verify.
 
-    Default checkpoint ``<runs>/<name>/best.pt``; default output ``<runs>/<name>/<name>.onnx``.
+    Default checkpoint ``<runs>/<name>/best.pt``; default output ``<runs>/<name>/<name>.onnx``
+    (``<name>[.e2e][.int8|.fp16].onnx`` for the variants, see :mod:`seg.export.variants`).
     ``random_init`` exports untrained weights (flagged in the metadata as ``random-init``).
+    A variant is built from the fp32 export, which is made first when missing or older than the
+    checkpoint; int8 calibrates on ``calib_data`` (default: the checkpoint's training data)
+    and is gated by the guardrail on its val split.
     """
+    from seg.export.quantize import MAX_DROP_POINTS, Int8Config
+    from seg.export.variants import PRECISIONS, make_variant, read_meta, variant_path
     from seg.models import check_model_name, get_model, load_checkpoint
 
     check_model_name(name)
+    if precision not in PRECISIONS:
+        raise SegError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     runs = Path(runs)
-    out = Path(out) if out is not None else runs / name / f"{name}.onnx"
+    out = Path(out) if out is not None else variant_path(runs, name, precision, e2e)
     if out.suffix != ".onnx":
         raise SegError(f"output path {out} must end in .onnx")
+    info: dict[str, Any] = {}
     if random_init:
         if checkpoint is not None:
             raise SegError("--random-init and --checkpoint exclude each other")
-        torch.manual_seed(0)
-        model, meta = get_model(name), {"weights": "random-init"}
+        ckpt_path = None
+        meta: dict[str, Any] = {"weights": "random-init"}
     else:
         ckpt_path = Path(checkpoint) if checkpoint is not None else runs / name / "best.pt"
         if checkpoint is None and not ckpt_path.exists():
@@ -269,5 +286,63 @@ def export_checkpoint(
             "mean": info.get("mean") or list(IMAGENET_MEAN), "std": info.get("std") or list(IMAGENET_STD),
             "val_metrics": {k: best[k] for k in ("epoch", "val_miou", "val_pixel_acc", "val_mean_class_acc") if k in best},
         }
-    return to_onnx(model, out, name=name, metadata=meta, **kwargs)
 
+    def plain(dest: Path) -> dict[str, Any]:
+        if random_init:
+            torch.manual_seed(0)  # reproducible untrained weights (seg bench rebuilds the same ones)
+            return to_onnx(get_model(name), dest, name=name, metadata=meta, **kwargs)
+        return to_onnx(model, dest, name=name, metadata=meta, **kwargs)
+
+    if precision == "fp32" and not e2e:
+        return plain(out)
+
+    # Data first, so a missing calibration set fails before minutes of export.
+    calib, heldout = _variant_data(precision, calib_data, info.get("config") or {})
+
+    def variant(base: Path, base_report: dict[str, Any] | None) -> dict[str, Any]:
+        report = make_variant(base, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout,
+                              int8=int8 or Int8Config(), max_drop=MAX_DROP_POINTS if max_drop is None else max_drop,
+                              force=force, log=log)
+        report["fp32"] = base_report
+        return report
+
+    # A variant starts from the verified fp32 file: the default one, reused while it is fresh.
+    base = variant_path(runs, name)
+    if checkpoint is None and not random_init:
+        fresh = base.is_file() and base.stat().st_mtime >= ckpt_path.stat().st_mtime and \
+            _same_checkpoint(read_meta(base).get("checkpoint", ""), meta["checkpoint"])
+        if not fresh:
+            log(f"exporting the fp32 model first -> {base}")
+        return variant(base, None if fresh else plain(base))
+    with tempfile.TemporaryDirectory() as d:  # a one-off checkpoint or random weights: fp32 file not kept
+        base = Path(d) / f"{name}.onnx"
+        return variant(base, plain(base))
+
+
+def _same_checkpoint(a: str, b: str) -> bool:
+    """``seg.checkpoint`` values ("PATH (epoch N)") naming the same file and epoch, however the
+    path was spelled (relative or absolute)."""
+    (pa, _, ea), (pb, _, eb) = a.partition(" (epoch"), b.partition(" (epoch")
+    return ea == eb and Path(pa).resolve() == Path(pb).resolve()
+
+
+def _variant_data(precision: str, calib_data: str | os.PathLike | None, cfg: dict[str, Any]):
+    """(calibration split, held-out split) for a variant: ``calib_data`` or the training data."""
+    from seg.data import VOCSegmentation
+
+    root = calib_data if calib_data is not None else cfg.get("data")
+    if calib_data is None and root is not None and not Path(root).exists():
+        if precision == "int8":
+            raise SegError(f"the checkpoint's training data {root} is not here to calibrate int8: pass --calib-data DIR")
+        root = None  # fp16/e2e: the guardrail is then recorded as skipped
+    if root is None:
+        if precision == "int8":
+            raise SegError("int8 needs calibration images: pass --calib-data DIR (a VOCdevkit root, e.g. the training data)")
+        return None, None
+    year = cfg.get("year", "2007")
+    calib = VOCSegmentation(root, year, cfg.get("train_split", "train")) if precision == "int8" else None
+    try:
+        heldout = VOCSegmentation(root, year, cfg.get("val_split", "val"))
+    except SegError:
+        heldout = None  # no val split: the guardrail is recorded as skipped
+    return calib, heldout

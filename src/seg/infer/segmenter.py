@@ -24,13 +24,15 @@ def model_size(h: int, w: int, imgsz: int) -> tuple[int, int]:
 
 def _check_seg_model(sess, path: str) -> dict[str, Any]:
     inputs, outputs = sess.get_inputs(), sess.get_outputs()
+    meta = from_props(sess.get_modelmeta().custom_metadata_map)
+    e2e = meta.get("e2e") == "True"
+    out_rank, out_what = (3, "labels [N,H,W]") if e2e else (4, "logits [N,C,H,W]")
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
         raise SegError(f"{path} is not a seg model: it needs one 4-D image input, it has "
                        f"{len(inputs)} input(s) of rank {[len(i.shape) for i in inputs]}")
-    if len(outputs) < 1 or len(outputs[0].shape) != 4:
-        raise SegError(f"{path} is not a seg model: its first output should be 4-D logits [N,C,H,W], "
+    if len(outputs) < 1 or len(outputs[0].shape) != out_rank:
+        raise SegError(f"{path} is not a seg model: its first output should be {out_rank}-D {out_what}, "
                        f"it has rank {len(outputs[0].shape) if outputs else 0}")
-    meta = from_props(sess.get_modelmeta().custom_metadata_map)
     if meta.get("format") != FORMAT:
         raise SegError(f"{path} is not a seg model: no '{FORMAT}' metadata (export it with `seg export`)")
     return meta
@@ -45,9 +47,11 @@ class Segmenter:
     """
 
     def __init__(self, model_path: str | os.PathLike, provider: str = "auto", imgsz: int = DEFAULT_IMGSZ,
-                 threads: int | None = None, fp16: bool = False, cache_dir: str | os.PathLike = "runs/trt_cache"):
+                 threads: int | None = None, fp16: bool = False, cache_dir: str | os.PathLike = "runs/trt_cache",
+                 opt_level: str = "all", save_optimized: bool = False):
         self.path = str(model_path)
-        self.session, self.provider = create_session(model_path, provider, threads, fp16, cache_dir)
+        self.session, self.provider = create_session(model_path, provider, threads, fp16, cache_dir,
+                                                     opt_level=opt_level, save_optimized=save_optimized)
         self.meta = _check_seg_model(self.session, self.path)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
@@ -58,18 +62,25 @@ class Segmenter:
         self._scale = (1.0 / (255.0 * std))[::-1].copy()
         self._shift = (-mean / std)[::-1].copy()
         self.palette_bgr = np.array(self.meta["palette"], np.uint8)[:, ::-1].copy()
+        # An end-to-end graph (`seg export --e2e`) takes the BGR frame and returns labels: the
+        # host only resizes.
+        self.e2e = self.meta.get("e2e") == "True"
+        self.precision = self.meta.get("precision", "fp32")
         # On CUDA, IO binding lets ORT reuse its device buffers instead of allocating per call.
         self._binding = self.session.io_binding() if self.provider in ("cuda", "tensorrt") else None
 
     def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """BGR uint8 [H,W,3] -> normalised RGB float32 [1,3,h,w] at the model size."""
+        """BGR uint8 [H,W,3] -> normalised RGB float32 [1,3,h,w] at the model size (for an
+        end-to-end model: the resized BGR uint8 frame [1,h,w,3])."""
         h, w = model_size(*frame_bgr.shape[:2], self.imgsz)
         img = frame_bgr if (h, w) == frame_bgr.shape[:2] else cv2.resize(frame_bgr, (w, h), interpolation=cv2.INTER_AREA)
+        if self.e2e:
+            return np.ascontiguousarray(img)[None]
         x = img.astype(np.float32) * self._scale + self._shift  # still BGR, channel-last
         return np.ascontiguousarray(x[..., ::-1].transpose(2, 0, 1))[None]
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        """The model's logits for a preprocessed batch."""
+        """The model's output for a preprocessed batch: logits, or labels for an e2e model."""
         if self._binding is None:
             return self.session.run([self.output_name], {self.input_name: x})[0]
         b = self._binding
@@ -79,9 +90,9 @@ class Segmenter:
         return b.copy_outputs_to_cpu()[0]
 
     def postprocess(self, logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """Argmax at the model size, then nearest-neighbour back to the frame size (H, W):
-        resizing labels instead of 21 logit planes costs 1/21 of the work."""
-        labels = logits[0].argmax(0).astype(np.uint8)
+        """Argmax at the model size (done in the graph by e2e models), then nearest-neighbour
+        back to the frame size (H, W): resizing labels instead of 21 logit planes costs 1/21."""
+        labels = logits[0] if self.e2e else logits[0].argmax(0).astype(np.uint8)
         if labels.shape != tuple(size):
             labels = cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
         return labels

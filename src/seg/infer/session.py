@@ -8,6 +8,7 @@ as working only if the session it creates really runs on it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import shutil
@@ -20,6 +21,24 @@ from seg.errors import SegError
 
 PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 AUTO_ORDER = ("tensorrt", "cuda", "cpu")
+
+
+OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def optimized_cache_path(model_path: str | os.PathLike, opt_level: str = "all") -> Path:
+    """Where ``save_optimized`` keeps the optimised graph of ``model_path``: keyed by the file's
+    size and mtime, the ORT version and the level, since an ``all``-level graph holds kernels
+    laid out for this CPU and this ORT build."""
+    p = Path(model_path)
+    st = p.stat()
+    key = hashlib.sha1(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}|{ort.__version__}|{opt_level}".encode()).hexdigest()[:12]
+    return p.parent / ".ort-cache" / f"{p.stem}.{key}.onnx"
 
 
 def _options(name: str, fp16: bool, cache_dir: Path) -> dict:
@@ -68,6 +87,8 @@ def create_session(
     fp16: bool = False,
     cache_dir: str | os.PathLike = "runs/trt_cache",
     spinning: bool = True,
+    opt_level: str = "all",
+    save_optimized: bool = False,
 ) -> tuple[ort.InferenceSession, str]:
     """Open ``path`` on ``provider`` (auto|tensorrt|cuda|cpu); return (session, provider used).
 
@@ -75,14 +96,31 @@ def create_session(
     can. ``threads`` sets the CPU provider's intra-op threads (default: ORT's, one per core).
     ``spinning=False`` stops ORT's idle threads from busy-waiting between runs, which would
     steal the cores from whatever runs next (other pipeline stages, or PyTorch in a benchmark).
+    ``opt_level``: ONNX Runtime's graph optimisation level (disable|basic|extended|all).
+    ``save_optimized`` (CPU provider): keep the optimised graph in ``<model dir>/.ort-cache/``
+    and load it, optimisation skipped, on the next start (see the README for the measured gain).
     """
     path = str(path)
     if not Path(path).is_file():
         raise SegError(f"model file {path} does not exist")
     if provider != "auto" and provider not in PROVIDERS:
         raise SegError(f"unknown provider {provider!r}; choose one of: auto, {', '.join(PROVIDERS)}")
+    if opt_level not in OPT_LEVELS:
+        raise SegError(f"unknown optimisation level {opt_level!r}; choose one of: {', '.join(OPT_LEVELS)}")
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.graph_optimization_level = OPT_LEVELS[opt_level]
+    # Only where the CPU provider will run it: an `all`-level graph holds CPU-only kernels.
+    if save_optimized and (provider == "cpu" or provider == "auto" and not has_nvidia_gpu()):
+        cached = optimized_cache_path(path, opt_level)
+        if cached.is_file():
+            path = str(cached)  # already optimised for this machine and ORT version
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        else:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            # ORT writes the file while building the session; a crash there leaves only a
+            # temp name, which the next start ignores.
+            tmp = cached.with_name(f".{cached.name}.tmp-{os.getpid()}")
+            opts.optimized_model_filepath = str(tmp)
     if threads:
         opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
@@ -95,6 +133,8 @@ def create_session(
         for name in order:
             sess = _try(path, name, opts, fp16, Path(cache_dir))
             if sess is not None:
+                if opts.optimized_model_filepath and Path(opts.optimized_model_filepath).is_file():
+                    os.replace(opts.optimized_model_filepath, optimized_cache_path(path, opt_level))
                 return sess, name
         working = [n for n in AUTO_ORDER if n == "cpu" or _try(path, n, opts, fp16, Path(cache_dir)) is not None]
         raise SegError(f"provider {provider} is not usable on this machine; available: {', '.join(working)}")

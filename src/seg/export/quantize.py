@@ -1,0 +1,228 @@
+"""int8 and fp16 variants of a verified fp32 export, and the accuracy guardrail that gates them.
+
+Everything here works on ONNX files (no torch): the fp32 file has already been proven equal to
+PyTorch, so a variant only has to be compared with it.
+
+- **int8**: onnxruntime's static post-training quantisation, per-channel int8 weights, activations
+  calibrated on real training images. ``Int8Config``'s defaults were chosen by measurement on the
+  trained models (``benchmarks/quant_formats.py``, results in ``benchmarks/results/``).
+- **fp16**: float16 weights and compute with float32 inputs and outputs, for GPUs (ORT's CPU
+  provider has few fp16 kernels and runs such a graph slower than fp32).
+- **guardrail**: both models over a held-out split with :class:`seg.metrics.ConfusionMatrix`;
+  the variant passes when its mIoU is at most ``max_drop`` points below the fp32 model's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import onnx
+
+from seg.errors import SegError
+from seg.metrics import ConfusionMatrix
+
+MAX_DROP_POINTS = 1.0  # the issue's guardrail: at most 1.0 mIoU point below fp32
+
+
+@dataclass(frozen=True)
+class Int8Config:
+    """How to quantise. Defaults measured on this project's trained models (2-core AVX-512 VNNI
+    CPU): see ``benchmarks/results/quant_formats.json`` and the README."""
+
+    format: str = "qoperator"  # QLinearConv kernels; the QDQ format ran slower on this CPU
+    activation: str = "u8"  # uint8 activations x int8 weights: the x86 VNNI fast path (U8S8)
+    weight: str = "s8"
+    per_channel: bool = True  # one scale per output channel: BN-folded weights vary a lot across channels
+    method: str = "minmax"  # calibration: minmax | percentile | entropy
+    exclude_ops: tuple[str, ...] = ()  # op types left in float, e.g. ("Resize",)
+    subpixel: bool = True  # ConvTranspose -> Conv + DepthToSpace, so decoders quantise (seg.export.subpixel)
+    calib_n: int = 64  # calibration images from the training split
+
+    def __post_init__(self) -> None:
+        choices = {"format": ("qoperator", "qdq"), "activation": ("u8", "s8"), "weight": ("u8", "s8"),
+                   "method": ("minmax", "percentile", "entropy")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise SegError(f"int8 {key} {getattr(self, key)!r}: choose one of {', '.join(allowed)}")
+        if self.calib_n < 1:
+            raise SegError("--calib-n must be at least 1")
+
+
+def normalise(image_rgb: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """RGB uint8 [H,W,3] -> the fp32 model's input float32 [1,3,H,W]."""
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    return ((image_rgb.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)[None].copy()
+
+
+def model_input(image_rgb: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    """What a model with metadata ``meta`` takes for one RGB image: a normalised float batch, or
+    for an end-to-end graph the BGR uint8 frame as a camera gives it."""
+    if str(meta.get("e2e")) == "True":
+        return np.ascontiguousarray(image_rgb[None, ..., ::-1])
+    return normalise(image_rgb, meta["mean"], meta["std"])
+
+
+def labels_of(output: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    """Label maps [N,H,W] from a model's output (logits, or labels already for e2e graphs)."""
+    return output if str(meta.get("e2e")) == "True" else output.argmax(1)
+
+
+def cpu_session(path: str | os.PathLike, threads: int | None = None):
+    """A quiet CPU session that does not busy-wait between runs."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+class _Reader:
+    """onnxruntime's CalibrationDataReader protocol over a list of RGB images."""
+
+    def __init__(self, images: Sequence[np.ndarray], meta: dict[str, Any], input_name: str):
+        self._feeds = iter([{input_name: model_input(im, meta)} for im in images])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+    def rewind(self) -> None:  # ORT calls it between calibration passes of some methods
+        pass
+
+
+def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, images: Sequence[np.ndarray],
+                  meta: dict[str, Any], config: Int8Config = Int8Config()) -> dict[str, Any]:
+    """Static int8 quantisation of ``fp32_path`` to ``out_path``; returns what was done (for metadata)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not images:
+        raise SegError("int8 calibration needs at least one image")
+    types = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(fp32_path)
+        n_subpixel = 0
+        if config.subpixel:
+            src, n_subpixel = Path(d) / "subpixel.onnx", _subpixel(fp32_path, Path(d) / "subpixel.onnx")
+        pre = Path(d) / "pre.onnx"
+        # Symbolic shape inference fails on dynamic H/W graphs; ONNX shape inference is enough here.
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        graph = onnx.load(str(pre)).graph
+        exclude = [n.name for n in graph.node if n.op_type in config.exclude_ops]
+        input_name = graph.input[0].name
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantiser warns through the root logger about every int64 shape tensor
+        try:
+            quantize_static(
+                str(pre), str(out_path), _Reader(images, meta, input_name),
+                quant_format=QuantFormat.QOperator if config.format == "qoperator" else QuantFormat.QDQ,
+                per_channel=config.per_channel, activation_type=types[config.activation], weight_type=types[config.weight],
+                calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                                  "entropy": CalibrationMethod.Entropy}[config.method],
+                nodes_to_exclude=exclude or None,
+                calibration_providers=["CPUExecutionProvider"],
+            )
+        except SegError:
+            raise
+        except Exception as e:
+            raise SegError(f"int8 quantisation failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
+        finally:
+            root.setLevel(level)
+    return {**asdict(config), "exclude_ops": list(config.exclude_ops), "calib_images": len(images),
+            "excluded_nodes": len(exclude), "subpixel_deconvs": n_subpixel}
+
+
+def _subpixel(fp32_path: str | os.PathLike, out: Path) -> int:
+    """Write the sub-pixel rewrite of ``fp32_path`` to ``out`` after checking it computes the same."""
+    from seg.export.subpixel import rewrite
+
+    model, n = rewrite(onnx.load(str(fp32_path)))
+    onnx.save(model, str(out))
+    if n:
+        a, b = cpu_session(fp32_path), cpu_session(out)
+        name = a.get_inputs()[0].name
+        for shape in ((1, 3, 64, 96), (2, 3, 97, 131)):
+            x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+            ref, got = a.run(None, {name: x})[0], b.run(None, {name: x})[0]
+            if got.shape != ref.shape or np.abs(got - ref).max() > 1e-4 + 1e-4 * np.abs(ref).max():
+                raise SegError("the sub-pixel rewrite of the transposed convolutions changed the model's output; "
+                               "quantise without it (Int8Config(subpixel=False))")
+    return n
+
+
+def convert_fp16(fp32_path: str | os.PathLike, out_path: str | os.PathLike) -> dict[str, Any]:
+    """float16 weights and activations inside, float32 ``image`` in and ``logits`` out."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
+    _toposort(model.graph)  # the converter appends its input/output casts at the end
+    onnx.save(model, str(out_path))
+    return {"keep_io_types": True}
+
+
+def _toposort(graph: onnx.GraphProto) -> None:
+    """Order ``graph.node`` so every node comes after the producers of its inputs (ONNX's rule)."""
+    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        rest = [n for n in pending if not all(i in ready for i in n.input)]
+        done = [n for n in pending if all(i in ready for i in n.input)]
+        if not done:
+            raise SegError("the fp16 graph has a cycle or a missing input")
+        ordered += done
+        ready.update(o for n in done for o in n.output)
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
+def guardrail(reference: str | os.PathLike, candidate: str | os.PathLike, dataset, meta: dict[str, Any],
+              max_drop: float = MAX_DROP_POINTS, limit: int | None = None, session=cpu_session) -> dict[str, Any]:
+    """Score ``reference`` (fp32) and ``candidate`` on every image of ``dataset`` (a held-out
+    split) at the image's own size; ``passed`` when the candidate's mIoU is at most ``max_drop``
+    points lower. Also the fraction of labelled pixels where the two predict the same class."""
+    sessions = [session(reference), session(candidate)]
+    num_classes = int(meta.get("num_classes", 21))
+    cms = [ConfusionMatrix(num_classes), ConfusionMatrix(num_classes)]
+    same = total = 0
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    for i in range(n):
+        image, mask = dataset.load(i)
+        preds = []
+        for sess, cm in zip(sessions, cms):
+            x = model_input(image, meta)
+            pred = labels_of(sess.run(None, {sess.get_inputs()[0].name: x})[0], meta)[0]
+            cm.update(pred, mask)
+            preds.append(pred)
+        same += int((preds[0] == preds[1]).sum())
+        total += preds[0].size
+    ref, cand = cms[0].compute(), cms[1].compute()
+    drop = (ref.miou - cand.miou) * 100
+    return {
+        "split": getattr(dataset, "split", None), "data": str(getattr(dataset, "voc_dir", "")), "images": n,
+        "fp32_miou": ref.miou, "miou": cand.miou, "fp32_pixel_acc": ref.pixel_acc, "pixel_acc": cand.pixel_acc,
+        "drop_points": drop, "label_agreement": same / max(total, 1), "max_drop_points": max_drop,
+        "passed": drop <= max_drop,
+    }
+
+
+def label_agreement(a: str | os.PathLike, b: str | os.PathLike, images: Sequence[np.ndarray],
+                    meta_a: dict[str, Any], meta_b: dict[str, Any], session=cpu_session) -> float:
+    """Fraction of pixels where two models (either may be end-to-end) predict the same label."""
+    sa, sb = session(a), session(b)
+    same = total = 0
+    for im in images:
+        la = labels_of(sa.run(None, {sa.get_inputs()[0].name: model_input(im, meta_a)})[0], meta_a)
+        lb = labels_of(sb.run(None, {sb.get_inputs()[0].name: model_input(im, meta_b)})[0], meta_b)
+        same += int((la == lb).sum())
+        total += la.size
+    return same / max(total, 1)

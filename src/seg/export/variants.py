@@ -1,0 +1,148 @@
+"""The deployable variants of a verified fp32 export: int8, fp16 and end-to-end graphs.
+
+    <runs>/<model>/<model>.onnx            fp32, verified against PyTorch (seg export)
+    <runs>/<model>/<model>.int8.onnx       static int8, gated by the accuracy guardrail
+    <runs>/<model>/<model>.fp16.onnx       float16 inside, float32 in/out (GPUs)
+    <runs>/<model>/<model>.e2e.onnx        uint8 BGR frames in, uint8 labels out
+    <runs>/<model>/<model>.e2e.int8.onnx   both (likewise .e2e.fp16)
+
+Torch-free: a variant is built from and checked against the fp32 .onnx file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import onnx
+
+from seg._io import atomic_path, writable_dir
+from seg.errors import SegError
+from seg.export.e2e import wrap_e2e
+from seg.export.quantize import (MAX_DROP_POINTS, Int8Config, convert_fp16, cpu_session, guardrail, label_agreement,
+                                 quantize_int8)
+from seg.metadata import E2E_INPUT_LAYOUT, E2E_OUTPUT_LAYOUT, from_props, to_props
+
+PRECISIONS = ("fp32", "fp16", "int8")
+MIN_E2E_AGREEMENT = 0.999  # e2e graph vs the plain model: the issue's bar
+
+
+def variant_path(runs: str | os.PathLike, name: str, precision: str = "fp32", e2e: bool = False) -> Path:
+    """``<runs>/<name>/<name>[.e2e][.int8|.fp16].onnx``."""
+    parts = [name] + (["e2e"] if e2e else []) + ([precision] if precision != "fp32" else [])
+    return Path(runs) / name / (".".join(parts) + ".onnx")
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``seg.*`` metadata of an .onnx file (without loading the weights into a session)."""
+    model = onnx.load(str(path), load_external_data=False)
+    return from_props({p.key: p.value for p in model.metadata_props})
+
+
+def spread(dataset, n: int) -> list[np.ndarray]:
+    """``n`` RGB images spread evenly over ``dataset`` (deterministic: the same calibration every time)."""
+    idx = np.unique(np.linspace(0, len(dataset) - 1, num=min(n, len(dataset))).round().astype(int))
+    return [dataset.load(int(i))[0] for i in idx]
+
+
+def _fp16_session(path):
+    """fp16 is for GPUs: check it on CUDA where there is one, else on the CPU."""
+    from seg.infer.session import create_session
+
+    return create_session(path, "auto", spinning=False)[0]
+
+
+def make_variant(
+    fp32_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    precision: str = "fp32",
+    e2e: bool = False,
+    calib=None,
+    heldout=None,
+    int8: Int8Config = Int8Config(),
+    max_drop: float = MAX_DROP_POINTS,
+    force: bool = False,
+    log: Callable[[str], None] = lambda m: None,
+) -> dict[str, Any]:
+    """Build one variant of the verified fp32 model ``fp32_path`` into ``out``; return its report.
+
+    ``calib``: dataset whose images calibrate int8. ``heldout``: dataset (a val split) for the
+    guardrail; without it the guardrail is recorded as skipped. Raises SegError, leaving no file,
+    when the guardrail refuses (unless ``force``) or the e2e graph disagrees with the plain one.
+    """
+    if precision not in PRECISIONS:
+        raise SegError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if precision == "fp32" and not e2e:
+        raise SegError("the fp32 variant is the plain export itself")
+    out = Path(out)
+    writable_dir(out.parent, "output folder")
+    meta = read_meta(fp32_path)
+    if precision == "int8" and calib is None:
+        raise SegError("int8 needs calibration images: pass --calib-data DIR (a VOCdevkit root, e.g. the training data)")
+    report: dict[str, Any] = {"model": meta.get("model"), "path": str(out), "precision": precision, "e2e": e2e}
+    with tempfile.TemporaryDirectory() as d, atomic_path(out) as tmp:
+        core = Path(fp32_path)
+        extra: dict[str, Any] = {"precision": precision}
+        if precision != "fp32":
+            core = Path(d) / f"core.{precision}.onnx"
+            if precision == "int8":
+                images = spread(calib, int8.calib_n)
+                log(f"quantising to int8 ({int8.format}, {int8.activation} activations, {len(images)} calibration images)")
+                extra["quantization"] = quantize_int8(fp32_path, core, images, meta, int8)
+                extra["quantization"]["calib_data"] = str(getattr(calib, "voc_dir", ""))
+            else:
+                extra["quantization"] = convert_fp16(fp32_path, core)
+            if heldout is not None:
+                log(f"guardrail: fp32 vs {precision} mIoU on {len(heldout)} held-out images")
+                g = guardrail(fp32_path, core, heldout, meta, max_drop,
+                              session=_fp16_session if precision == "fp16" else cpu_session)
+                report["guardrail"] = extra["guardrail"] = g
+                if not g["passed"]:
+                    msg = (f"{precision} model loses {g['drop_points']:.2f} mIoU points on {g['data']} {g['split']} "
+                           f"({g['miou']:.4f} vs fp32 {g['fp32_miou']:.4f}; the limit is {max_drop:.2f})")
+                    if not force:
+                        raise SegError(f"{msg}: not written; pass --force to write it anyway")
+                    log(f"warning: {msg}; written anyway (--force)")
+            else:
+                report["guardrail"] = extra["guardrail"] = {"skipped": "no held-out data"}
+        proto = onnx.load(str(core))
+        if e2e:
+            proto = wrap_e2e(proto, meta["mean"], meta["std"])
+            extra.update(e2e=True, input=E2E_INPUT_LAYOUT, output=E2E_OUTPUT_LAYOUT)
+        del proto.metadata_props[:]
+        for k, v in to_props({**meta, **extra}).items():
+            proto.metadata_props.add(key=k, value=v)
+        onnx.save(proto, str(tmp), save_as_external_data=False)
+        try:
+            onnx.checker.check_model(str(tmp))
+        except Exception as e:
+            raise SegError(f"onnx.checker rejects the {precision} graph: {str(e).strip().splitlines()[0]}") from None
+        if e2e:
+            # The same images through the plain model (numpy pre/post) and the e2e graph.
+            images = spread(heldout, 8) if heldout is not None else _noise_images()
+            core_meta = {**meta, "precision": precision}
+            agree = label_agreement(core, tmp, images, core_meta, {**core_meta, "e2e": "True"},
+                                    session=_fp16_session if precision == "fp16" else cpu_session)
+            report["e2e_label_agreement"] = agree
+            if agree < MIN_E2E_AGREEMENT:
+                raise SegError(f"the e2e graph agrees with the plain {precision} model on only {agree:.4%} of the "
+                               f"pixels (needs {MIN_E2E_AGREEMENT:.1%}); nothing written")
+            _set_prop(tmp, "seg.e2e_check", f'{{"label_agreement": {agree}, "images": {len(images)}}}')
+    report["bytes"] = out.stat().st_size
+    return report
+
+
+def _noise_images() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((128, 160), (97, 131), (333, 257))]
+
+
+def _set_prop(path: Path, key: str, value: str) -> None:
+    model = onnx.load(str(path))
+    model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path), save_as_external_data=False)
+
