@@ -63,7 +63,69 @@ def bench_table() -> str:
     return f"`{path.relative_to(HERE.parent)}` — " + markdown_table(json.loads(path.read_text()))
 
 
-TABLES = {"train_budget": train_budget_table, "run_pipeline": run_pipeline_table, "bench": bench_table}
+def quant_formats_table() -> str:
+    path = HERE / "results" / "quant_formats.json"
+    r = json.loads(path.read_text())
+    lines = [
+        f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'])}; ONNX Runtime {r['machine'].get('onnxruntime')}; "
+        f"input 1x3x{r['size'][0]}x{r['size'][1]}, median of {r['runs']} interleaved runs; calibration "
+        f"{r['calib_images']} synthetic train images, mIoU on {r['val_images']} val images.",
+        "",
+        "| model | format | activations | deconvs | fp32 ms | int8 ms | speed-up | fp32 mIoU | int8 mIoU | change (points) "
+        "| label agreement |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for x in r["rows"]:
+        deconv = "sub-pixel conv" if x.get("subpixel", True) else "ConvTranspose (float)"
+        lines.append(f"| {x['model']} | {x['format']} | {x['activation']} | {deconv} | {x['fp32_ms']:.1f} | {x['int8_ms']:.1f} | "
+                     f"{x['speedup_vs_fp32']:.2f}x | {x['fp32_miou']:.4f} | {x['int8_miou']:.4f} | "
+                     f"{-x['drop_points']:+.2f} | {x['label_agreement']:.2%} |")
+    return "\n".join(lines)
+
+
+def edge_speed_table() -> str:
+    path = HERE / "results" / "edge_speed.json"
+    r = json.loads(path.read_text())
+    lines = [
+        f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'])}; ONNX Runtime {r['machine'].get('onnxruntime')}; "
+        f"host share on `{r['video']}` ({r['frame_size'][1]}x{r['frame_size'][0]}), model input {r['imgsz']} px, "
+        f"median of {r['frames']} frames; int8 vs fp32 labels on the real VOC2012 photos of ../shared/real-media.",
+        "",
+        "| model | int8 guardrail (synthetic val): fp32 -> int8 mIoU | int8 vs fp32 labels, real photos "
+        "| fp32 plain: host ms / model ms (share) | e2e int8: host ms / model ms (share, goal <= 10%) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for x in r["rows"]:
+        g = x["guardrail"] or {}
+        a, b = x["plain_fp32"], x["e2e_int8"]
+        lines.append(
+            f"| {x['model']} | {g.get('fp32_miou', float('nan')):.4f} -> {g.get('miou', float('nan')):.4f} "
+            f"({-g.get('drop_points', float('nan')):+.2f}) | {x['real_label_agreement_int8']:.2%} | "
+            f"{a['pre_ms'] + a['post_ms']:.1f} / {a['infer_ms']:.1f} ({a['host_share']:.1%}) | "
+            f"{b['pre_ms'] + b['post_ms']:.1f} / {b['infer_ms']:.1f} ({b['host_share']:.1%}) |")
+    return "\n".join(lines)
+
+
+def session_tuning_table() -> str:
+    path = HERE / "results" / "session_tuning.json"
+    r = json.loads(path.read_text())
+    cfgs = r["configs"]
+    lines = [
+        f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'])}; ONNX Runtime {r['machine'].get('onnxruntime')}; "
+        f"input 1x3x{r['size'][0]}x{r['size'][1]}, median ms of {r['runs']} interleaved runs per threads-level setting; "
+        "session start-up ms without / with the saved optimised graph.",
+        "",
+        "| model | precision | " + " | ".join(cfgs) + " | start | start from saved graph |",
+        "|---|---|" + "---:|" * (len(cfgs) + 2),
+    ]
+    for x in r["rows"]:
+        lines.append(f"| {x['model']} | {x['precision']} | " + " | ".join(f"{x['latency_ms'][c]:.1f}" for c in cfgs)
+                     + f" | {x['start_ms']:.0f} | {x['start_ms_from_saved']:.0f} |")
+    return "\n".join(lines)
+
+
+TABLES = {"train_budget": train_budget_table, "run_pipeline": run_pipeline_table, "bench": bench_table,
+          "quant_formats": quant_formats_table, "edge_speed": edge_speed_table, "session_tuning": session_tuning_table}
 
 
 def main() -> None:

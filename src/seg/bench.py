@@ -354,12 +354,19 @@ def write_outputs(result: dict[str, Any], json_path: Path | None = None, csv_pat
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(8, 5))
+        # Colour = model, marker = engine and precision: 20+ points stay readable without labels.
+        fig, ax = plt.subplots(figsize=(9, 5))
+        models = list(dict.fromkeys(r["model"] for r in rows))
+        kinds = list(dict.fromkeys(f"{r['engine']} {row_label(r)}" for r in rows))
+        markers = "os^vDP*Xph<>"
         for r in rows:
-            y = r["miou"] if r["miou"] is not None else 0.0
-            ax.scatter(r["fps"], y, marker="o" if r["engine"] == "onnxruntime" else "s")
-            ax.annotate(f"{r['model']}\n{r['engine']} {row_label(r)}", (r["fps"], y), fontsize=6,
-                        xytext=(4, 2), textcoords="offset points")
+            kind = f"{r['engine']} {row_label(r)}"
+            ax.scatter(r["fps"], r["miou"] if r["miou"] is not None else 0.0, s=40, color=f"C{models.index(r['model']) % 10}",
+                       marker=markers[kinds.index(kind) % len(markers)], alpha=0.85)
+        handles = [plt.Line2D([], [], color=f"C{i % 10}", marker="o", ls="", label=m) for i, m in enumerate(models)]
+        handles += [plt.Line2D([], [], color="grey", marker=markers[i % len(markers)], ls="", label=k) for i, k in enumerate(kinds)]
+        ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        ax.grid(alpha=0.3)
         ax.set(xlabel=f"FPS (batch {result['header']['batch']}, {result['header']['size'][0]}x{result['header']['size'][1]})",
                ylabel="val mIoU", xscale="log", title="seg bench: speed vs accuracy")
         fig.tight_layout()
