@@ -1,11 +1,12 @@
 """Model-only FPS vs end-to-end `seg run` FPS on a real video (goal: end-to-end >= 0.9x).
 
-    python benchmarks/run_pipeline.py [--model PATH.onnx] [--video PATH] [--imgsz 256] [--frames 120]
+    python benchmarks/run_pipeline.py [--models A.onnx B.onnx] [--video PATH] [--imgsz 256] [--frames 120]
 
 Model-only: `session.run` alone on the preprocessed first frame, repeated. End to end: the
 threaded pipeline (decode -> pre/infer/post -> overlay + encode to mp4) over the video. The two
 are measured alternately, three rounds, and medians are reported, so machine noise hits both.
-Without --model it exports simple_unet from benchmarks/.runs (or random init) first.
+Without --models: simple_unet's fp32 export in benchmarks/.runs (exported first if needed, random
+init without a checkpoint) and, when exported, its e2e int8 graph (the edge fast path).
 Writes benchmarks/results/run_pipeline.json.
 """
 
@@ -50,35 +51,46 @@ def model_only_fps(seg: Segmenter, frame, n: int) -> float:
     return 1.0 / statistics.median(times)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path)
-    ap.add_argument("--video", type=Path, default=VIDEO)
-    ap.add_argument("--imgsz", type=int, default=256)
-    ap.add_argument("--frames", type=int, default=120)
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
-
-    model = args.model or default_model()
+def measure(model: Path, args, first) -> dict:
     seg = Segmenter(model, provider="auto", imgsz=args.imgsz)
-    first = next(iter(VideoSource(str(args.video))))[1]
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             m = model_only_fps(seg, first, args.frames)
             s = run_pipeline(seg, VideoSource(str(args.video)), out_video=Path(tmp) / "o.mp4", max_frames=args.frames)
             rounds.append({"model_only_fps": m, "end_to_end_fps": s.fps, "stages_ms": s.stage_stats()})
-            print(f"model-only {m:.1f} FPS, end-to-end {s.fps:.1f} FPS ({s.fps / m:.2f}x)")
+            print(f"{model.name}: model-only {m:.1f} FPS, end-to-end {s.fps:.1f} FPS ({s.fps / m:.2f}x)", flush=True)
     mo = statistics.median(r["model_only_fps"] for r in rounds)
     e2e = statistics.median(r["end_to_end_fps"] for r in rounds)
+    return {"file": model.name, "model": seg.meta.get("model"), "precision": seg.precision, "e2e": seg.e2e,
+            "weights": seg.meta.get("weights"), "provider": seg.provider,
+            "model_only_fps": mo, "end_to_end_fps": e2e, "ratio": e2e / mo, "rounds": rounds}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", type=Path, nargs="+",
+                    help="default: simple_unet's fp32 export and its e2e int8 graph (when exported) in benchmarks/.runs")
+    ap.add_argument("--video", type=Path, default=VIDEO)
+    ap.add_argument("--imgsz", type=int, default=256)
+    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+
+    models = args.models or [default_model()]
+    fast = HERE / ".runs" / "simple_unet" / "simple_unet.e2e.int8.onnx"
+    if not args.models and fast.is_file():
+        models.append(fast)
+    first = next(iter(VideoSource(str(args.video))))[1]
+    rows = [measure(m, args, first) for m in models]
     h, w = first.shape[:2]
     write_json(HERE / "results" / "run_pipeline.json", {
-        "benchmark": "run_pipeline", "machine": machine_info(), "model": seg.meta.get("model"),
-        "weights": seg.meta.get("weights"), "provider": seg.provider, "video": args.video.name,
-        "frame_size": [w, h], "imgsz": args.imgsz, "frames": args.frames,
-        "model_only_fps": mo, "end_to_end_fps": e2e, "ratio": e2e / mo, "rounds": rounds,
+        "benchmark": "run_pipeline", "machine": machine_info(), "video": args.video.name, "frame_size": [w, h],
+        "imgsz": args.imgsz, "frames": args.frames, "rows": rows,
     })
-    print(f"median: model-only {mo:.1f} FPS, end-to-end {e2e:.1f} FPS, ratio {e2e / mo:.2f}")
+    for r in rows:
+        print(f"{r['file']}: median model-only {r['model_only_fps']:.1f} FPS, end-to-end {r['end_to_end_fps']:.1f} FPS, "
+              f"ratio {r['ratio']:.2f}")
 
 
 if __name__ == "__main__":
