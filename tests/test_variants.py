@@ -226,3 +226,15 @@ def test_int8_quantises_the_decoder_too(runs, int8):
     ops = [n.op_type for n in g.node]
     assert "ConvTranspose" not in ops and "Conv" not in ops and ops.count("QLinearConv") >= 10
     assert read_meta(variant_path(runs, "baseline_fcn", "int8"))["quantization"]["subpixel_deconvs"] == 5
+
+
+def test_seg_run_picks_a_variant_by_name(cli, runs, e2e, real_voc, tmp_path):
+    folder = real_voc / "VOCdevkit" / "VOC2012" / "JPEGImages"
+    code, out, err = cli("run", "--model", "baseline_fcn", "--runs", runs, "--variant", "e2e", "--folder", folder,
+                         "--imgsz", "64", "--out", tmp_path / "o", "--provider", "cpu")
+    assert code == 0, err
+    assert "baseline_fcn.e2e.onnx" in out + err
+    code, _, err = cli("run", "--model", "baseline_fcn", "--runs", runs, "--variant", "e2e.fp16", "--folder", folder)
+    assert code == 1 and "seg export --model baseline_fcn --precision fp16 --e2e" in err
+    code, _, err = cli("run", "--model", "baseline_fcn", "--runs", runs, "--variant", "int4", "--folder", folder)
+    assert code == 1 and "unknown variant 'int4'" in err

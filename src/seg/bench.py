@@ -18,21 +18,22 @@ import numpy as np
 
 from seg._io import atomic_path, write_json
 from seg.errors import SegError
+from seg.metadata import VARIANTS  # noqa: F401  (re-exported)
+from seg.metadata import parse_variant as _parse_variant
 from seg.metrics import ConfusionMatrix
 
 ENGINES = ("onnxruntime", "torch")
 # ONNX variants (see seg.export.variants): CPUs get int8, GPUs fp16; e2e takes uint8 frames.
 CPU_VARIANTS = ("fp32", "int8", "e2e", "e2e.int8")
 GPU_VARIANTS = ("fp32", "fp16", "e2e", "e2e.fp16")
-VARIANTS = ("fp32", "int8", "fp16", "e2e", "e2e.int8", "e2e.fp16")
 
 
 def parse_variant(v: str) -> tuple[str, bool]:
     """``"e2e.int8"`` -> ``("int8", True)``; ``"fp32"`` -> ``("fp32", False)``."""
-    if v not in VARIANTS:
-        raise SegError(f"unknown variant {v!r}; choose from: {', '.join(VARIANTS)}")
-    e2e = v.startswith("e2e")
-    return (v.split(".", 1)[1] if "." in v else "fp32") if e2e else v, e2e
+    try:
+        return _parse_variant(v)
+    except ValueError as e:
+        raise SegError(str(e)) from None
 
 
 @dataclass

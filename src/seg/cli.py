@@ -248,16 +248,26 @@ def _print_variant(r: dict) -> None:
         out_console.print(f"  e2e graph vs plain model: label agreement {r['e2e_label_agreement']:.4%}", highlight=False)
 
 
-def _resolve_onnx(model: str, runs: Path) -> Path:
-    """An .onnx path as given, or a model name -> <runs>/<name>/<name>.onnx (torch-free)."""
+def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
+    """An .onnx path as given, or a model name -> <runs>/<name>/<name>[.e2e][.int8].onnx (torch-free)."""
+    from seg.metadata import parse_variant, variant_path
+
     p = Path(model)
     if p.suffix == ".onnx" or p.exists():
         if not p.is_file():
             raise SegError(f"model file {p} does not exist")
+        if variant != "fp32":
+            raise SegError("--variant picks a file by model name; with --model PATH.onnx the file is the variant")
         return p
-    p = runs / model / f"{model}.onnx"
+    try:
+        precision, e2e = parse_variant(variant)
+    except ValueError as e:
+        raise SegError(str(e)) from None
+    p = variant_path(runs, model, precision, e2e)
     if not p.is_file():
-        raise SegError(f"no exported model at {p}: export one with `seg export --model {model}`, or pass --model PATH.onnx")
+        how = f"seg export --model {model}" + (f" --precision {precision}" if precision != "fp32" else "") + \
+            (" --e2e" if e2e else "")
+        raise SegError(f"no exported model at {p}: export one with `{how}`, or pass --model PATH.onnx")
     return p
 
 
@@ -272,6 +282,8 @@ def run(
     provider: str = typer.Option("auto", help="auto (TensorRT > CUDA > CPU, the first that works), tensorrt, cuda or cpu."),
     fp16: bool = typer.Option(False, help="TensorRT: build fp16 engines."),
     threads: Optional[int] = typer.Option(None, help="CPU provider threads [default: one per core]."),
+    variant: str = typer.Option("fp32", help="With a model name: which export to run, fp32, int8, fp16, e2e, e2e.int8 "
+                                "or e2e.fp16 (-> <runs>/<name>/<name>.e2e.int8.onnx)."),
     opt_level: str = typer.Option("all", help="ONNX Runtime graph optimisation: disable|basic|extended|all."),
     save_optimized: bool = typer.Option(False, help="CPU: keep the optimised graph in <model dir>/.ort-cache/ "
                                         "for a faster next start."),
@@ -295,7 +307,7 @@ def run(
     given = [x for x in (video, source, folder, images) if x is not None]
     if len(given) != 1:
         raise SegError("pass exactly one of --video, --source, --folder, --images")
-    onnx_path = _resolve_onnx(model, runs)
+    onnx_path = _resolve_onnx(model, runs, variant)
     seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16, cache_dir=runs / "trt_cache",
                     opt_level=opt_level, save_optimized=save_optimized)
     if video is not None:

@@ -29,6 +29,8 @@ model. Values are strings (ONNX's rule); lists and dicts are JSON.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 FORMAT = "seg-onnx/1"
@@ -61,3 +63,21 @@ def from_props(props: dict[str, str]) -> dict[str, Any]:
     if "num_classes" in meta:
         meta["num_classes"] = int(meta["num_classes"])
     return meta
+
+
+# The files `seg export` writes per model, by variant name (`seg bench --variants`, `seg run --variant`).
+VARIANTS = ("fp32", "int8", "fp16", "e2e", "e2e.int8", "e2e.fp16")
+
+
+def variant_path(runs: str | os.PathLike, name: str, precision: str = "fp32", e2e: bool = False) -> Path:
+    """``<runs>/<name>/<name>[.e2e][.int8|.fp16].onnx``."""
+    parts = [name] + (["e2e"] if e2e else []) + ([precision] if precision != "fp32" else [])
+    return Path(runs) / name / (".".join(parts) + ".onnx")
+
+
+def parse_variant(variant: str) -> tuple[str, bool]:
+    """``"e2e.int8"`` -> ``("int8", True)``; ``"fp32"`` -> ``("fp32", False)``; ValueError if unknown."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose from: {', '.join(VARIANTS)}")
+    e2e = variant.startswith("e2e")
+    return (variant.split(".", 1)[1] if "." in variant else "fp32") if e2e else variant, e2e

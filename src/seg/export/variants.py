@@ -24,16 +24,10 @@ from seg.errors import SegError
 from seg.export.e2e import wrap_e2e
 from seg.export.quantize import (MAX_DROP_POINTS, Int8Config, convert_fp16, cpu_session, guardrail, label_agreement,
                                  quantize_int8)
-from seg.metadata import E2E_INPUT_LAYOUT, E2E_OUTPUT_LAYOUT, from_props, to_props
+from seg.metadata import E2E_INPUT_LAYOUT, E2E_OUTPUT_LAYOUT, from_props, to_props, variant_path  # noqa: F401
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MIN_E2E_AGREEMENT = 0.999  # e2e graph vs the plain model: the issue's bar
-
-
-def variant_path(runs: str | os.PathLike, name: str, precision: str = "fp32", e2e: bool = False) -> Path:
-    """``<runs>/<name>/<name>[.e2e][.int8|.fp16].onnx``."""
-    parts = [name] + (["e2e"] if e2e else []) + ([precision] if precision != "fp32" else [])
-    return Path(runs) / name / (".".join(parts) + ".onnx")
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
