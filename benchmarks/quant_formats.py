@@ -32,6 +32,9 @@ CANDIDATES = {
     "qdq-u8": Int8Config(format="qdq", activation="u8"),
     "qdq-s8": Int8Config(format="qdq", activation="s8"),
     "qoperator-u8-no-subpixel": Int8Config(format="qoperator", activation="u8", subpixel=False),
+    # The merge ops (skip additions, concatenations, upsampling) left in float: where requantising
+    # two differently-scaled inputs could cost accuracy.
+    "qoperator-u8-float-merges": Int8Config(format="qoperator", activation="u8", exclude_ops=("Add", "Concat", "Resize")),
 }
 
 

@@ -73,13 +73,14 @@ def quant_formats_table() -> str:
         f"input 1x3x{r['size'][0]}x{r['size'][1]}, median of {r['runs']} interleaved runs; calibration "
         f"{r['calib_images']} synthetic train images, mIoU on {r['val_images']} val images.",
         "",
-        "| model | format | activations | deconvs | fp32 ms | int8 ms | speed-up | fp32 mIoU | int8 mIoU | change (points) "
+        "| model | format | activations | deconvs | float ops | fp32 ms | int8 ms | speed-up | fp32 mIoU | int8 mIoU | change (points) "
         "| label agreement |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for x in r["rows"]:
         deconv = "sub-pixel conv" if x.get("subpixel", True) else "ConvTranspose (float)"
-        lines.append(f"| {x['model']} | {x['format']} | {x['activation']} | {deconv} | {x['fp32_ms']:.1f} | {x['int8_ms']:.1f} | "
+        lines.append(f"| {x['model']} | {x['format']} | {x['activation']} | {deconv} | {', '.join(x['exclude_ops']) or '-'} | "
+                     f"{x['fp32_ms']:.1f} | {x['int8_ms']:.1f} | "
                      f"{x['speedup_vs_fp32']:.2f}x | {x['fp32_miou']:.4f} | {x['int8_miou']:.4f} | "
                      f"{-x['drop_points']:+.2f} | {x['label_agreement']:.2%} |")
     return "\n".join(lines)

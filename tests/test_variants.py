@@ -238,3 +238,12 @@ def test_seg_run_picks_a_variant_by_name(cli, runs, e2e, real_voc, tmp_path):
     assert code == 1 and "seg export --model baseline_fcn --precision fp16 --e2e" in err
     code, _, err = cli("run", "--model", "baseline_fcn", "--runs", runs, "--variant", "int4", "--folder", folder)
     assert code == 1 and "unknown variant 'int4'" in err
+
+
+def test_cli_float_ops_leaves_those_ops_in_float(cli, runs, int8, tmp_path):
+    out = tmp_path / "m.int8.onnx"
+    code, _, err = cli("export", "--model", "baseline_fcn", "--runs", runs, "--precision", "int8", "--calib-n", "4",
+                       "--no-verify", "--float-ops", "Relu,Pad", "--out", out)
+    assert code == 0, err
+    assert read_meta(out)["quantization"]["exclude_ops"] == ["Relu", "Pad"]
+    assert "Pad" in {n.op_type for n in onnx.load(str(out)).graph.node}  # the input padding stays a float Pad

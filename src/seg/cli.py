@@ -193,6 +193,8 @@ def export(
     calib_data: Optional[Path] = typer.Option(None, help="int8: VOCdevkit root whose train split calibrates and val "
                                               "split guards [default: the checkpoint's training data]."),
     calib_n: int = typer.Option(64, min=1, help="int8: number of calibration images."),
+    float_ops: Optional[str] = typer.Option(None, help="int8: comma-separated op types left in float, e.g. "
+                                            "Add,Concat,Resize (slower, sometimes more accurate; see the README)."),
     max_drop: float = typer.Option(1.0, min=0.0, help="Guardrail: most mIoU points the int8/fp16 model may lose."),
     force: bool = typer.Option(False, help="Write the int8/fp16 model even when it fails the guardrail."),
 ) -> None:
@@ -211,7 +213,7 @@ def export(
     for name in names:
         r = export_checkpoint(name, checkpoint, out, runs=runs, random_init=random_init, opset=opset,
                               verify_shapes=DEFAULT_SHAPES if verify else None, simplify=simplify,
-                              precision=precision, e2e=e2e, calib_data=calib_data, int8=Int8Config(calib_n=calib_n),
+                              precision=precision, e2e=e2e, calib_data=calib_data, int8=Int8Config(calib_n=calib_n, exclude_ops=tuple(_csv_list(float_ops) or ())),
                               max_drop=max_drop, force=force, log=lambda m: err.print(m, highlight=False))
         reports.append(r)
         if precision != "fp32" or e2e:
