@@ -14,6 +14,13 @@ def test_help_lists_the_commands(cli):
     assert code == 0 and "models" in out and "data" in out
 
 
+def test_help_shows_computed_defaults(cli, monkeypatch):
+    """Rich reads "[default: ...]" as a markup tag and would drop it from the help text."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = cli("export", "--help")
+    assert code == 0 and "[default: <runs>/<model>/best.pt]" in out and "[default: the checkpoint's training data]" in out
+
+
 def test_version(cli):
     code, out, _ = cli("--version")
     assert code == 0 and out.strip() == f"seg {seg.__version__}"

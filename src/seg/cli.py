@@ -109,14 +109,14 @@ def train(
     train_split: str = typer.Option("train", help="Split to train on."),
     val_split: str = typer.Option("val", help="Split to evaluate on after every epoch."),
     out: Path = typer.Option(Path("runs"), help="Runs folder; this run writes <out>/<model>/."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs [default: 30, or no limit with --time-budget]."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs \\[default: 30, or no limit with --time-budget]."),
     time_budget: Optional[float] = typer.Option(None, help="Wall-clock MINUTES for the whole run; the LR schedule anneals to fit."),
     batch_size: int = typer.Option(8, help="Images per batch (per process under torchrun)."),
-    crop_size: Optional[int] = typer.Option(None, help="Training crop [default: the data's median short side, to a multiple of 32]."),
+    crop_size: Optional[int] = typer.Option(None, help="Training crop \\[default: the data's median short side, to a multiple of 32]."),
     rotation: float = typer.Option(0.0, help="Max degrees of random rotation (0: off)."),
     jitter: float = typer.Option(0.3, help="Colour-jitter strength (0: off)."),
     optimizer: str = typer.Option("adamw", help="adamw or sgd."),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate [default: 1e-3 adamw, 1e-2 sgd]."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate \\[default: 1e-3 adamw, 1e-2 sgd]."),
     weight_decay: float = typer.Option(1e-4, help="Weight decay."),
     schedule: str = typer.Option("cosine", help="LR schedule after warm-up: cosine or poly."),
     warmup: float = typer.Option(0.05, help="Fraction of the run spent in linear LR warm-up."),
@@ -125,7 +125,7 @@ def train(
     freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone/--train-backbone", help="resnet_fcn: train the decoder only."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     amp: str = typer.Option("auto", help="Mixed precision + channels_last: auto (CUDA, bf16-capable CPUs), on or off."),
-    workers: Optional[int] = typer.Option(None, help="Data-loading processes [default: min(4, cores-1)]."),
+    workers: Optional[int] = typer.Option(None, help="Data-loading processes \\[default: min(4, cores-1)]."),
     patience: int = typer.Option(0, help="Stop after this many epochs without a better val mIoU (0: never)."),
     seed: int = typer.Option(0, help="Random seed (data order, augmentation, init)."),
     resume: bool = typer.Option(False, help="Continue from <out>/<model>/last.pt."),
@@ -178,11 +178,11 @@ def evaluate(
 def export(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Architecture to export (or --all)."),
     all_models: bool = typer.Option(False, "--all", help="Export the four models."),
-    checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint [default: <runs>/<model>/best.pt]."),
-    out: Optional[Path] = typer.Option(None, help="Output .onnx [default: <runs>/<model>/<model>.onnx]."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint \\[default: <runs>/<model>/best.pt]."),
+    out: Optional[Path] = typer.Option(None, help="Output .onnx \\[default: <runs>/<model>/<model>.onnx]."),
     runs: Path = typer.Option(Path("runs"), help="Runs folder holding <model>/best.pt."),
     random_init: bool = typer.Option(False, "--random-init", help="Export untrained weights (flagged in the metadata)."),
-    opset: Optional[int] = typer.Option(None, help="ONNX opset [default: the exporter's own, 20 with torch 2.14]."),
+    opset: Optional[int] = typer.Option(None, help="ONNX opset \\[default: the exporter's own, 20 with torch 2.14]."),
     verify: bool = typer.Option(True, help="Check ONNX Runtime against PyTorch at three shapes (batch 2, odd sizes)."),
     simplify: bool = typer.Option(True, help="Simplify the graph with onnxslim; kept only if parity still holds."),
     report: Optional[Path] = typer.Option(None, help="Write the export/verification report as JSON here."),
@@ -191,7 +191,7 @@ def export(
     e2e: bool = typer.Option(False, "--e2e", help="End-to-end graph: uint8 BGR frames [N,H,W,3] in, uint8 labels "
                              "[N,H,W] out (normalisation and argmax inside)."),
     calib_data: Optional[Path] = typer.Option(None, help="int8: VOCdevkit root whose train split calibrates and val "
-                                              "split guards [default: the checkpoint's training data]."),
+                                              "split guards \\[default: the checkpoint's training data]."),
     calib_n: int = typer.Option(64, min=1, help="int8: number of calibration images."),
     float_ops: Optional[str] = typer.Option(None, help="int8: comma-separated op types left in float, e.g. "
                                             "Add,Concat,Resize (slower, sometimes more accurate; see the README)."),
@@ -283,7 +283,7 @@ def run(
     images: Optional[str] = typer.Option(None, help="Glob of images, e.g. 'shots/*.jpg' (quote it)."),
     provider: str = typer.Option("auto", help="auto (TensorRT > CUDA > CPU, the first that works), tensorrt, cuda or cpu."),
     fp16: bool = typer.Option(False, help="TensorRT: build fp16 engines."),
-    threads: Optional[int] = typer.Option(None, help="CPU provider threads [default: one per core]."),
+    threads: Optional[int] = typer.Option(None, help="CPU provider threads \\[default: one per core]."),
     variant: str = typer.Option("fp32", help="With a model name: which export to run, fp32, int8, fp16, e2e, e2e.int8 "
                                 "or e2e.fp16 (-> <runs>/<name>/<name>.e2e.int8.onnx)."),
     opt_level: str = typer.Option("all", help="ONNX Runtime graph optimisation: disable|basic|extended|all."),
@@ -292,7 +292,7 @@ def run(
     imgsz: int = typer.Option(512, help="Longer side fed to the model (aspect kept, multiple of 32); 0 = the frame's own size."),
     alpha: float = typer.Option(0.5, min=0.0, max=1.0, help="Opacity of the class colours in overlays."),
     legend: bool = typer.Option(False, help="Draw the names of the classes present."),
-    out: Optional[Path] = typer.Option(None, help="Overlay video (video/camera) or folder (images) [default: <runs>/predict/<name>/]."),
+    out: Optional[Path] = typer.Option(None, help="Overlay video (video/camera) or folder (images) \\[default: <runs>/predict/<name>/]."),
     save_masks: Optional[Path] = typer.Option(None, help="Also write palette PNG masks (VOC format) here."),
     show: bool = typer.Option(False, help="Show a live window (needs a display; q or Esc quits)."),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
@@ -363,22 +363,22 @@ def _csv_list(value: Optional[str]) -> Optional[list[str]]:
 
 @app.command()
 def bench(
-    models: Optional[str] = typer.Option(None, help="Comma-separated models [default: all four]."),
+    models: Optional[str] = typer.Option(None, help="Comma-separated models \\[default: all four]."),
     data: Optional[Path] = typer.Option(None, help="VOCdevkit root whose val split gives mIoU per engine."),
     year: str = typer.Option("2007", help="VOC year folder of --data."),
     size: tuple[int, int] = typer.Option((256, 256), help="Input height and width for timing."),
     batch: int = typer.Option(1, min=1, help="Batch size for timing."),
-    providers: Optional[str] = typer.Option(None, help="Comma-separated ONNX Runtime providers [default: the best available]."),
+    providers: Optional[str] = typer.Option(None, help="Comma-separated ONNX Runtime providers \\[default: the best available]."),
     engines: str = typer.Option("onnxruntime,torch", help="Comma-separated engines: onnxruntime, torch (eager fp32, the reference)."),
     runs_n: int = typer.Option(20, "--runs", min=1, help="Timed runs per engine."),
     warmup: int = typer.Option(3, min=0, help="Untimed warm-up runs per engine."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where <model>/best.pt and <model>.onnx live."),
     random_init: bool = typer.Option(False, "--random-init", help="Bench untrained weights where no checkpoint exists (flagged)."),
     variants: Optional[str] = typer.Option(None, help="Comma-separated ONNX variants: fp32, int8, fp16, e2e, e2e.int8, "
-                                           "e2e.fp16; exported when missing [default: fp32,int8,e2e,e2e.int8 on CPU, "
+                                           "e2e.fp16; exported when missing \\[default: fp32,int8,e2e,e2e.int8 on CPU, "
                                            "fp16 ones on GPU]."),
     torch_bf16: Optional[bool] = typer.Option(None, "--torch-bf16/--no-torch-bf16", help="Add PyTorch bf16 autocast + "
-                                              "channels_last rows [default: where the CPU has native bf16]."),
+                                              "channels_last rows \\[default: where the CPU has native bf16]."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write header + rows as JSON."),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write the rows as CSV."),
     md_out: Optional[Path] = typer.Option(None, "--md", help="Write a Markdown table."),
