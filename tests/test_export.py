@@ -134,6 +134,10 @@ def test_cli_exports_the_default_checkpoint_with_its_metrics(cli, trained_runs, 
     meta = from_props(session(path).get_modelmeta().custom_metadata_map)
     assert meta["weights"] == "checkpoint" and "best.pt (epoch 1)" in meta["checkpoint"]
     assert 0 <= meta["val_metrics"]["val_miou"] <= 1 and meta["val_metrics"]["epoch"] == 1
+    assert meta["imgsz"] == "64"  # the tiny synthetic set's images are 64 px wide: seg run's default input size
+    from seg.infer import Segmenter
+
+    assert Segmenter(path, provider="cpu").imgsz == 64 and Segmenter(path, provider="cpu", imgsz=0).imgsz == 0
     import json
 
     report = json.loads((tmp_path / "r.json").read_text())

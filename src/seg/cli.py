@@ -289,7 +289,9 @@ def run(
     opt_level: str = typer.Option("all", help="ONNX Runtime graph optimisation: disable|basic|extended|all."),
     save_optimized: bool = typer.Option(False, help="CPU: keep the optimised graph in <model dir>/.ort-cache/ "
                                         "for a faster next start."),
-    imgsz: int = typer.Option(512, help="Longer side fed to the model (aspect kept, multiple of 32); 0 = the frame's own size."),
+    imgsz: Optional[int] = typer.Option(None, help="Longer side fed to the model (aspect kept, multiple of 32); 0 = the "
+                                        "frame's own size \\[default: the training images' size from the model's "
+                                        "metadata, else 512]."),
     alpha: float = typer.Option(0.5, min=0.0, max=1.0, help="Opacity of the class colours in overlays."),
     legend: bool = typer.Option(False, help="Draw the names of the classes present."),
     out: Optional[Path] = typer.Option(None, help="Overlay video (video/camera) or folder (images) \\[default: <runs>/predict/<name>/]."),
@@ -330,7 +332,7 @@ def run(
         out_dir = out or runs / "predict" / name
     weights = seg.meta.get("weights", "?")
     err.print(f"{seg.meta.get('model')} ({onnx_path}{', UNTRAINED weights' if weights == 'random-init' else ''}) "
-              f"on {seg.provider}, model input {imgsz or 'native'} px", highlight=False)
+              f"on {seg.provider}, model input {seg.imgsz or 'native'} px", highlight=False)
     total = min(x for x in (src.count, max_frames) if x) if (src.count or max_frames) else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=not sys.stderr.isatty(), transient=True) as bar:

@@ -15,6 +15,7 @@ model. Values are strings (ONNX's rule); lists and dicts are JSON.
 | ``seg.output`` | layout of the output: ``logits float32 [N,C,H,W]`` |
 | ``seg.weights`` | ``checkpoint`` or ``random-init`` (untrained: flagged everywhere) |
 | ``seg.checkpoint`` | the checkpoint file exported, with its epoch |
+| ``seg.imgsz`` | median long side of the training images: ``seg run``'s default input size for this model |
 | ``seg.val_metrics`` | JSON: the checkpoint's best val metrics (miou, pixel_acc, ...) |
 | ``seg.version``, ``seg.torch``, ``seg.opset`` | versions that produced the file |
 | ``seg.simplified`` | ``True`` when the onnxslim-simplified graph passed verification and was kept |

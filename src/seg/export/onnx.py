@@ -285,6 +285,7 @@ def export_checkpoint(
             "num_classes": info["num_classes"], "class_names": info.get("class_names") or list(VOC_CLASSES),
             "mean": info.get("mean") or list(IMAGENET_MEAN), "std": info.get("std") or list(IMAGENET_STD),
             "val_metrics": {k: best[k] for k in ("epoch", "val_miou", "val_pixel_acc", "val_mean_class_acc") if k in best},
+            "imgsz": info.get("image_size"),  # seg run's default input size (None for older checkpoints)
         }
 
     def plain(dest: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from seg.errors import SegError
 from seg.infer.session import create_session
 from seg.metadata import FORMAT, from_props
 
-DEFAULT_IMGSZ = 512  # longer side fed to the model: VOC's image size; pass the training size for other data
+DEFAULT_IMGSZ = 512  # longer side fed to the model when its metadata has no seg.imgsz: VOC's image size
 
 
 def model_size(h: int, w: int, imgsz: int) -> tuple[int, int]:
@@ -42,11 +42,12 @@ class Segmenter:
     """Run an exported seg model on BGR frames (as OpenCV gives them).
 
     ``predict(frame) -> labels uint8 [H,W]`` at the frame's own size; ``overlay(frame, labels)``
-    blends the class palette over the frame. Classes, palette and normalisation come from the
-    model's metadata, so the .onnx file is all it needs.
+    blends the class palette over the frame. Classes, palette, normalisation and the default
+    input size (``imgsz``: longer side, else ``seg.imgsz``, else 512) come from the model's
+    metadata, so the .onnx file is all it needs.
     """
 
-    def __init__(self, model_path: str | os.PathLike, provider: str = "auto", imgsz: int = DEFAULT_IMGSZ,
+    def __init__(self, model_path: str | os.PathLike, provider: str = "auto", imgsz: int | None = None,
                  threads: int | None = None, fp16: bool = False, cache_dir: str | os.PathLike = "runs/trt_cache",
                  opt_level: str = "all", save_optimized: bool = False):
         self.path = str(model_path)
@@ -55,7 +56,9 @@ class Segmenter:
         self.meta = _check_seg_model(self.session, self.path)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
-        self.imgsz = imgsz
+        # The training images' size (seg.imgsz) unless asked otherwise: a model trained on
+        # 160-px images sees objects at the wrong scale when fed 512 px.
+        self.imgsz = int(imgsz if imgsz is not None else self.meta.get("imgsz") or DEFAULT_IMGSZ)
         self.class_names: list[str] = self.meta["class_names"]
         # Normalisation folded into one multiply-add on 0..255 values, in BGR order to skip a copy.
         mean, std = np.array(self.meta["mean"], np.float32), np.array(self.meta["std"], np.float32)

@@ -6,7 +6,8 @@ A checkpoint is a dict saved with ``torch.save`` and loadable with ``weights_onl
   options (e.g. ``additive_skips``); ``num_classes``, ``class_names``, ``mean``, ``std``;
 - ``state_dict``: model weights; ``epoch`` (completed epochs), ``iteration``, ``elapsed_s``;
 - ``metrics``: the val metrics of this epoch; ``best``: the best val metrics so far;
-- ``config``: the resolved training config; ``optimizer``, ``scaler``: state for ``--resume``.
+- ``config``: the resolved training config; ``optimizer``, ``scaler``: state for ``--resume``;
+- ``image_size``: median long side of the training images (the inference size to default to).
 
 Files are written atomically (temp file in the same folder, then ``os.replace``), so a crash
 never leaves a truncated ``best.pt``.

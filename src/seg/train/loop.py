@@ -74,16 +74,27 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def auto_crop_size(ds: VOCSegmentation, sample: int = 50) -> int:
-    """The median short side of the first images (headers only), floored to a multiple of 32."""
-    sides = []
+def _image_sizes(ds: VOCSegmentation, sample: int = 50) -> list[tuple[int, int]]:
+    """(width, height) of the first images, from their headers only."""
+    sizes = []
     for path in ds.images[:sample]:
         try:
             with Image.open(path) as im:
-                sides.append(min(im.size))
+                sizes.append(im.size)
         except OSError as e:  # PIL's UnidentifiedImageError is an OSError too
             raise SegError(f"cannot read image {path}: {e}") from None
-    return int(min(512, max(64, statistics.median(sides) // 32 * 32)))
+    return sizes
+
+
+def auto_crop_size(ds: VOCSegmentation, sample: int = 50) -> int:
+    """The median short side of the first images (headers only), floored to a multiple of 32."""
+    return int(min(512, max(64, statistics.median(min(s) for s in _image_sizes(ds, sample)) // 32 * 32)))
+
+
+def image_size(ds: VOCSegmentation, sample: int = 50) -> int:
+    """The median long side of the first images: the size to feed the model at inference
+    (exported as ``seg.imgsz``, ``seg run``'s default)."""
+    return int(statistics.median(max(s) for s in _image_sizes(ds, sample)))
 
 
 def class_weights(counts: np.ndarray, mode: str) -> torch.Tensor | None:
@@ -331,7 +342,8 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     t_start = time.perf_counter() - elapsed0
     last_eval_s, stop_reason, epoch = 0.0, "epochs", start_epoch
     ckpt_common = {"model": cfg.model, "model_options": model_options(cfg), "num_classes": NUM_CLASSES,
-                   "class_names": list(VOC_CLASSES), "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+                   "class_names": list(VOC_CLASSES), "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+                   "image_size": image_size(train_ds)}
 
     def progress_now() -> float:
         p = iteration / total_iters
