@@ -6,7 +6,7 @@
     <runs>/<model>/<model>.e2e.onnx        uint8 BGR frames in, uint8 labels out
     <runs>/<model>/<model>.e2e.int8.onnx   both (likewise .e2e.fp16)
 
-Torch-free: a variant is built from and checked against the fp32 .onnx file.
+No PyTorch model needed: a variant is built from, and checked against, the verified fp32 .onnx file.
 """
 
 from __future__ import annotations
