@@ -138,34 +138,23 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def torch_bf16_supported() -> bool:
-    """bf16 autocast pays off on CPUs with native bf16 (AVX-512 BF16 or AMX); elsewhere it is emulated."""
-    from seg.machine import machine_info
-
-    return bool({"avx512_bf16", "amx_bf16"} & set(machine_info()["cpu_flags"]))
-
-
-def _ort_runners(entry: Entry, providers: list[str], meta: dict[str, Any]) -> list[Runner]:
-    from seg.export.quantize import normalise
-    from seg.export.variants import read_meta
+def _ort_runners(entry: Entry, providers: list[str]) -> list[Runner]:
+    from seg.export.quantize import labels_of, model_input
     from seg.infer.session import create_session
+    from seg.metadata import from_props
 
-    mean, std = meta["mean"], meta["std"]
     runners = []
     for v, path in entry.variants.items():
         precision, e2e = parse_variant(v)
-        vmeta = read_meta(path)
         for p in providers:
             sess, used = create_session(path, p, spinning=False)  # not spinning: fair to the next engine
+            meta = from_props(sess.get_modelmeta().custom_metadata_map)
             in_name, out_name = sess.get_inputs()[0].name, sess.get_outputs()[0].name
-            if e2e:
-                feed = lambda f: np.ascontiguousarray(f[..., ::-1])  # noqa: E731  RGB -> BGR, as a camera gives
-                labels = lambda o: o  # noqa: E731
-            else:
-                feed = lambda f: np.concatenate([normalise(im, mean, std) for im in f])  # noqa: E731
-                labels = lambda o: o.argmax(1)  # noqa: E731
-            runners.append(Runner("onnxruntime", used, vmeta.get("precision", precision), e2e,
-                                  lambda a, s=sess, i=in_name, o=out_name: s.run([o], {i: a})[0], feed, labels, path, v))
+            runners.append(Runner(
+                "onnxruntime", used, meta.get("precision", precision), e2e,
+                lambda a, s=sess, i=in_name, o=out_name: s.run([o], {i: a})[0],
+                lambda f, m=meta: np.concatenate([model_input(im, m) for im in f]),  # BGR frames for e2e graphs
+                lambda o, m=meta: labels_of(o, m), path, v))
     return runners
 
 
@@ -270,7 +259,11 @@ def bench(
     if "onnxruntime" in engines:
         for entry in entries:
             skipped += add_variants(entry, variants, runs, data, log)
-    bf16 = torch_mod is not None and (torch_bf16_supported() if torch_bf16 is None else torch_bf16)
+    if torch_mod is not None and torch_bf16 is None:
+        from seg.train.loop import cpu_has_bf16  # the test training uses to turn bf16 autocast on
+
+        torch_bf16 = cpu_has_bf16()
+    bf16 = torch_mod is not None and bool(torch_bf16)
 
     from seg.export.variants import read_meta
     from seg.models import count_parameters, model_flops
@@ -284,7 +277,7 @@ def bench(
             meta = read_meta(entry.onnx_path)
             runners: list[Runner] = []
             if "onnxruntime" in engines:
-                runners += _ort_runners(entry, providers, meta)
+                runners += _ort_runners(entry, providers)
             if "torch" in engines:
                 runners += _torch_runners(entry, torch_mod, meta, bf16)
             inputs = [r.feed(frames) for r in runners]

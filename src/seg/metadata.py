@@ -53,6 +53,11 @@ def to_props(meta: dict[str, Any]) -> dict[str, str]:
     return {f"seg.{k}": json.dumps(v) if k in JSON_KEYS else str(v) for k, v in meta.items() if v is not None}
 
 
+def is_e2e(meta: dict[str, Any]) -> bool:
+    """Whether ``meta`` (read back by :func:`from_props`, or built in memory) is an end-to-end graph's."""
+    return str(meta.get("e2e")) == "True"
+
+
 def from_props(props: dict[str, str]) -> dict[str, Any]:
     """The inverse of :func:`to_props` for the ``seg.*`` keys; other keys are dropped."""
     meta: dict[str, Any] = {}

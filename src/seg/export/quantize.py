@@ -25,6 +25,7 @@ import numpy as np
 import onnx
 
 from seg.errors import SegError
+from seg.metadata import is_e2e
 from seg.metrics import ConfusionMatrix
 
 MAX_DROP_POINTS = 1.0  # the issue's guardrail: at most 1.0 mIoU point below fp32
@@ -63,26 +64,21 @@ def normalise(image_rgb: np.ndarray, mean: Sequence[float], std: Sequence[float]
 def model_input(image_rgb: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     """What a model with metadata ``meta`` takes for one RGB image: a normalised float batch, or
     for an end-to-end graph the BGR uint8 frame as a camera gives it."""
-    if str(meta.get("e2e")) == "True":
+    if is_e2e(meta):
         return np.ascontiguousarray(image_rgb[None, ..., ::-1])
     return normalise(image_rgb, meta["mean"], meta["std"])
 
 
 def labels_of(output: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     """Label maps [N,H,W] from a model's output (logits, or labels already for e2e graphs)."""
-    return output if str(meta.get("e2e")) == "True" else output.argmax(1)
+    return output if is_e2e(meta) else output.argmax(1)
 
 
 def cpu_session(path: str | os.PathLike, threads: int | None = None):
     """A quiet CPU session that does not busy-wait between runs."""
-    import onnxruntime as ort
+    from seg.infer.session import create_session
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if threads:
-        opts.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return create_session(path, "cpu", threads, spinning=False)[0]
 
 
 class _Reader:

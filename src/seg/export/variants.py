@@ -78,6 +78,7 @@ def make_variant(
     if precision == "int8" and calib is None:
         raise SegError("int8 needs calibration images: pass --calib-data DIR (a VOCdevkit root, e.g. the training data)")
     report: dict[str, Any] = {"model": meta.get("model"), "path": str(out), "precision": precision, "e2e": e2e}
+    session = _fp16_session if precision == "fp16" else cpu_session
     with tempfile.TemporaryDirectory() as d, atomic_path(out) as tmp:
         core = Path(fp32_path)
         extra: dict[str, Any] = {"precision": precision}
@@ -92,8 +93,7 @@ def make_variant(
                 extra["quantization"] = convert_fp16(fp32_path, core)
             if heldout is not None:
                 log(f"guardrail: fp32 vs {precision} mIoU on {len(heldout)} held-out images")
-                g = guardrail(fp32_path, core, heldout, meta, max_drop,
-                              session=_fp16_session if precision == "fp16" else cpu_session)
+                g = guardrail(fp32_path, core, heldout, meta, max_drop, session=session)
                 report["guardrail"] = extra["guardrail"] = g
                 if not g["passed"]:
                     msg = (f"{precision} model loses {g['drop_points']:.2f} mIoU points on {g['data']} {g['split']} "
@@ -118,14 +118,14 @@ def make_variant(
         if e2e:
             # The same images through the plain model (numpy pre/post) and the e2e graph.
             images = spread(heldout, 8) if heldout is not None else _noise_images()
-            core_meta = {**meta, "precision": precision}
-            agree = label_agreement(core, tmp, images, core_meta, {**core_meta, "e2e": "True"},
-                                    session=_fp16_session if precision == "fp16" else cpu_session)
+            agree = label_agreement(core, tmp, images, meta, {**meta, "e2e": True}, session=session)
             report["e2e_label_agreement"] = agree
             if agree < MIN_E2E_AGREEMENT:
                 raise SegError(f"the e2e graph agrees with the plain {precision} model on only {agree:.4%} of the "
                                f"pixels (needs {MIN_E2E_AGREEMENT:.1%}); nothing written")
-            _set_prop(tmp, "seg.e2e_check", f'{{"label_agreement": {agree}, "images": {len(images)}}}')
+            for k, v in to_props({"e2e_check": {"label_agreement": agree, "images": len(images)}}).items():
+                proto.metadata_props.add(key=k, value=v)
+            onnx.save(proto, str(tmp), save_as_external_data=False)
     report["bytes"] = out.stat().st_size
     return report
 
@@ -133,10 +133,4 @@ def make_variant(
 def _noise_images() -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((128, 160), (97, 131), (333, 257))]
-
-
-def _set_prop(path: Path, key: str, value: str) -> None:
-    model = onnx.load(str(path))
-    model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(path), save_as_external_data=False)
 

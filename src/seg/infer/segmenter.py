@@ -10,7 +10,7 @@ import numpy as np
 
 from seg.errors import SegError
 from seg.infer.session import create_session
-from seg.metadata import FORMAT, from_props
+from seg.metadata import FORMAT, from_props, is_e2e
 
 DEFAULT_IMGSZ = 512  # longer side fed to the model when its metadata has no seg.imgsz: VOC's image size
 
@@ -25,8 +25,7 @@ def model_size(h: int, w: int, imgsz: int) -> tuple[int, int]:
 def _check_seg_model(sess, path: str) -> dict[str, Any]:
     inputs, outputs = sess.get_inputs(), sess.get_outputs()
     meta = from_props(sess.get_modelmeta().custom_metadata_map)
-    e2e = meta.get("e2e") == "True"
-    out_rank, out_what = (3, "labels [N,H,W]") if e2e else (4, "logits [N,C,H,W]")
+    out_rank, out_what = (3, "labels [N,H,W]") if is_e2e(meta) else (4, "logits [N,C,H,W]")
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
         raise SegError(f"{path} is not a seg model: it needs one 4-D image input, it has "
                        f"{len(inputs)} input(s) of rank {[len(i.shape) for i in inputs]}")
@@ -67,7 +66,7 @@ class Segmenter:
         self.palette_bgr = np.array(self.meta["palette"], np.uint8)[:, ::-1].copy()
         # An end-to-end graph (`seg export --e2e`) takes the BGR frame and returns labels: the
         # host only resizes.
-        self.e2e = self.meta.get("e2e") == "True"
+        self.e2e = is_e2e(self.meta)
         self.precision = self.meta.get("precision", "fp32")
         # On CUDA, IO binding lets ORT reuse its device buffers instead of allocating per call.
         self._binding = self.session.io_binding() if self.provider in ("cuda", "tensorrt") else None
