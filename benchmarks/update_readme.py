@@ -17,6 +17,16 @@ from seg.machine import describe  # noqa: E402
 README = HERE.parent / "README.md"
 
 
+def _result(name: str) -> tuple[Path, dict]:
+    path = HERE / "results" / f"{name}.json"
+    return path, json.loads(path.read_text())
+
+
+def _caption(path: Path, r: dict, rest: str) -> str:
+    """"`benchmarks/results/X.json` — <machine>; ONNX Runtime <version>; <rest>"."""
+    return f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'])}; ONNX Runtime {r['machine'].get('onnxruntime')}; {rest}"
+
+
 def train_budget_table() -> str:
     parts = []
     for path in sorted((HERE / "results").glob("train_budget*.json")):
@@ -40,12 +50,10 @@ def train_budget_table() -> str:
 
 
 def run_pipeline_table() -> str:
-    path = HERE / "results" / "run_pipeline.json"
-    r = json.loads(path.read_text())
+    path, r = _result("run_pipeline")
     lines = [
-        f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'])}; ONNX Runtime {r['machine'].get('onnxruntime')}; "
-        f"`{r['video']}` ({r['frame_size'][0]}x{r['frame_size'][1]}), model input {r['imgsz']} px, {r['frames']} frames, "
-        f"median of {len(r['rows'][0]['rounds'])} alternating rounds; stage columns are mean ms per frame.",
+        _caption(path, r, f"`{r['video']}` ({r['frame_size'][0]}x{r['frame_size'][1]}), model input {r['imgsz']} px, {r['frames']} frames, "
+        f"median of {len(r['rows'][0]['rounds'])} alternating rounds; stage columns are mean ms per frame."),
         "",
         "| model file | provider | model-only FPS | end-to-end FPS | ratio (goal >= 0.9) | decode | pre | infer | post | encode |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -61,17 +69,15 @@ def run_pipeline_table() -> str:
 def bench_table() -> str:
     from seg.bench import markdown_table
 
-    path = HERE / "results" / "bench.json"
-    return f"`{path.relative_to(HERE.parent)}` — " + markdown_table(json.loads(path.read_text()))
+    path, r = _result("bench")
+    return f"`{path.relative_to(HERE.parent)}` — " + markdown_table(r)
 
 
 def quant_formats_table() -> str:
-    path = HERE / "results" / "quant_formats.json"
-    r = json.loads(path.read_text())
+    path, r = _result("quant_formats")
     lines = [
-        f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'])}; ONNX Runtime {r['machine'].get('onnxruntime')}; "
-        f"input 1x3x{r['size'][0]}x{r['size'][1]}, median of {r['runs']} interleaved runs; calibration "
-        f"{r['calib_images']} synthetic train images, mIoU on {r['val_images']} val images.",
+        _caption(path, r, f"input 1x3x{r['size'][0]}x{r['size'][1]}, median of {r['runs']} interleaved runs; calibration "
+        f"{r['calib_images']} synthetic train images, mIoU on {r['val_images']} val images."),
         "",
         "| model | format | activations | deconvs | float ops | fp32 ms | int8 ms | speed-up | fp32 mIoU | int8 mIoU | change (points) "
         "| label agreement |",
@@ -87,12 +93,10 @@ def quant_formats_table() -> str:
 
 
 def edge_speed_table() -> str:
-    path = HERE / "results" / "edge_speed.json"
-    r = json.loads(path.read_text())
+    path, r = _result("edge_speed")
     lines = [
-        f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'])}; ONNX Runtime {r['machine'].get('onnxruntime')}; "
-        f"host share on `{r['video']}` ({r['frame_size'][1]}x{r['frame_size'][0]}), model input {r['imgsz']} px, "
-        f"median of {r['frames']} frames; int8 vs fp32 labels on the real VOC2012 photos of ../shared/real-media.",
+        _caption(path, r, f"host share on `{r['video']}` ({r['frame_size'][1]}x{r['frame_size'][0]}), model input {r['imgsz']} px, "
+        f"median of {r['frames']} frames; int8 vs fp32 labels on the real VOC2012 photos of ../shared/real-media."),
         "",
         "| model | int8 guardrail (synthetic val): fp32 -> int8 mIoU | int8 vs fp32 labels, real photos "
         "| fp32 plain: host ms / model ms (share) | e2e int8: host ms / model ms (share, goal <= 10%) |",
@@ -110,13 +114,11 @@ def edge_speed_table() -> str:
 
 
 def session_tuning_table() -> str:
-    path = HERE / "results" / "session_tuning.json"
-    r = json.loads(path.read_text())
+    path, r = _result("session_tuning")
     cfgs = r["configs"]
     lines = [
-        f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'])}; ONNX Runtime {r['machine'].get('onnxruntime')}; "
-        f"input 1x3x{r['size'][0]}x{r['size'][1]}, median ms of {r['runs']} interleaved runs per threads-level setting; "
-        "session start-up ms without / with the saved optimised graph.",
+        _caption(path, r, f"input 1x3x{r['size'][0]}x{r['size'][1]}, median ms of {r['runs']} interleaved runs per threads-level setting; "
+        "session start-up ms without / with the saved optimised graph."),
         "",
         "| model | precision | " + " | ".join(cfgs) + " | start | start from saved graph |",
         "|---|---|" + "---:|" * (len(cfgs) + 2),
