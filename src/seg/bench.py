@@ -18,7 +18,6 @@ import numpy as np
 
 from seg._io import atomic_path, write_json
 from seg.errors import SegError
-from seg.metadata import VARIANTS  # noqa: F401  (re-exported)
 from seg.metadata import parse_variant as _parse_variant
 from seg.metrics import ConfusionMatrix
 
@@ -114,7 +113,7 @@ def add_variants(entry: Entry, variants: tuple[str, ...], runs: Path, data: Path
                  log: Callable[[str], None]) -> list[dict]:
     """Find or export each variant of ``entry``; return the ones that could not be made (e.g.
     int8 refused by its guardrail), which get no row."""
-    from seg.export import variant_path
+    from seg.metadata import variant_path
 
     skipped = []
     if "fp32" not in variants:

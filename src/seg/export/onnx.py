@@ -257,7 +257,8 @@ def export_checkpoint(
     and is gated by the guardrail on its val split.
     """
     from seg.export.quantize import MAX_DROP_POINTS, Int8Config
-    from seg.export.variants import PRECISIONS, make_variant, read_meta, variant_path
+    from seg.export.variants import PRECISIONS, make_variant, read_meta
+    from seg.metadata import variant_path
     from seg.models import check_model_name, get_model, load_checkpoint
 
     check_model_name(name)

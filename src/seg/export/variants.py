@@ -24,7 +24,7 @@ from seg.errors import SegError
 from seg.export.e2e import wrap_e2e
 from seg.export.quantize import (MAX_DROP_POINTS, Int8Config, convert_fp16, cpu_session, guardrail, label_agreement,
                                  quantize_int8)
-from seg.metadata import E2E_INPUT_LAYOUT, E2E_OUTPUT_LAYOUT, from_props, to_props, variant_path  # noqa: F401
+from seg.metadata import E2E_INPUT_LAYOUT, E2E_OUTPUT_LAYOUT, from_props, to_props
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MIN_E2E_AGREEMENT = 0.999  # e2e graph vs the plain model: the bar
