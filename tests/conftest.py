@@ -3,6 +3,9 @@ synthetic set, and an in-process runner for the ``seg`` CLI."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,24 @@ def cli(capsys):
         return code, captured.out, captured.err
 
     return run
+
+
+def set_readonly(folder: Path, readonly: bool) -> None:
+    """Make ``folder`` (un)writable for everyone, root included: root ignores permission bits
+    (CI runs as root), so there it is made immutable with chattr."""
+    if os.geteuid() == 0:
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i" if readonly else "-i", str(folder)],
+                                                           capture_output=True).returncode:
+            pytest.skip("running as root without a working chattr: no read-only folder can be made")
+    else:
+        folder.chmod(0o555 if readonly else 0o755)
+
+
+@pytest.fixture
+def readonly_dir(tmp_path):
+    """An empty folder nobody can write into."""
+    d = tmp_path / "readonly"
+    d.mkdir()
+    set_readonly(d, True)
+    yield d
+    set_readonly(d, False)

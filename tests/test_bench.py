@@ -103,18 +103,24 @@ def test_data_without_val_split(cli, bench_outputs, synth_root, tmp_path):
     assert code == 1 and "no val split" in err
 
 
-def test_ctrl_c_returns_what_was_measured(bench_outputs, monkeypatch):
-    calls = []
+def test_ctrl_c_returns_what_was_measured(bench_outputs, synth_root):
+    """Ctrl-C in the middle of the second model's timing: the first model complete, the second's
+    runners with the runs they finished (unscored). It used to return no row at all."""
 
-    def interrupt_on_second_model(msg):
-        calls.append(msg)
-        if msg.startswith("simple_unet"):
+    def interrupt(msg):
+        if msg == "simple_unet run 2/3":  # sent after the second interleaved round
             raise KeyboardInterrupt
 
-    result = bench_mod.bench(["baseline_fcn", "simple_unet"], runs=bench_outputs / "runs", size=(64, 64), n_runs=2,
-                             warmup=0, random_init=True, log=lambda m: None, on_progress=interrupt_on_second_model)
+    result = bench_mod.bench(["baseline_fcn", "simple_unet"], runs=bench_outputs / "runs", size=(64, 64),
+                             n_runs=3, warmup=0, random_init=True, data=synth_root, variants=("fp32",),
+                             log=lambda m: None, on_progress=interrupt)
     assert result["header"]["interrupted"] is True
-    assert {r["model"] for r in result["rows"]} == {"baseline_fcn"}
+    rows = result["rows"]
+    first = [r for r in rows if r["model"] == "baseline_fcn"]
+    second = [r for r in rows if r["model"] == "simple_unet"]
+    assert {r["model"] for r in rows} == {"baseline_fcn", "simple_unet"}
+    assert len(first) == len(second) >= 2 and all(r["runs"] == 3 and r["miou"] is not None for r in first)
+    assert all(r["runs"] == 2 and r["miou"] is None and r["fps"] > 0 for r in second)
 
 
 def test_demo_quick_runs_end_to_end(cli, tmp_path):
@@ -135,3 +141,37 @@ def test_demo_quick_runs_end_to_end(cli, tmp_path):
     torch_row = next(r for r in result["rows"] if r["model"] == "simple_unet" and r["engine"] == "torch")
     assert torch_row["miou"] == pytest.approx(trained, abs=0.01)  # bench's mIoU = training's eval
     assert "| unet | onnxruntime |" in out and "5/5 bench" in out
+
+
+def test_a_skipped_variant_names_the_bench_option_once(cli, tmp_path):
+    """It said "pass --calib-data DIR" (an export option bench does not have), and said it twice."""
+    code, out, err = cli("bench", "--models", "baseline_fcn", "--random-init", "--runs-dir", tmp_path, "--size", 64, 64,
+                         "--runs", 1, "--warmup", 0, "--variants", "fp32,int8", "--engines", "onnxruntime")
+    assert code == 0, err
+    lines = [ln for ln in (out + err).splitlines() if "int8" in ln and "calibration" in ln]
+    assert len(lines) == 1 and "pass --data DIR" in lines[0] and "--calib-data" not in lines[0], out + err
+
+
+def test_int8_calibrates_on_bench_data_when_the_checkpoints_data_is_gone(cli, trained_runs, synth_root, tmp_path):
+    import shutil
+
+    import torch
+
+    runs = tmp_path / "runs"
+    shutil.copytree(trained_runs / "baseline_fcn", runs / "baseline_fcn")
+    ckpt = torch.load(runs / "baseline_fcn" / "best.pt", weights_only=True)
+    ckpt["config"]["data"] = str(tmp_path / "moved-away")
+    torch.save(ckpt, runs / "baseline_fcn" / "best.pt")
+    args = ["bench", "--models", "baseline_fcn", "--runs-dir", runs, "--size", 64, 64, "--runs", 1, "--warmup", 0,
+            "--variants", "int8", "--engines", "onnxruntime", "--json", tmp_path / "b.json"]
+    code, out, err = cli(*args)
+    assert code == 0, err
+    skipped = json.loads((tmp_path / "b.json").read_text())["header"]["skipped"]
+    assert len(skipped) == 1 and "moved-away is not here; pass --data DIR" in skipped[0]["reason"]
+    code, out, err = cli(*args, "--data", synth_root)
+    assert code == 0, err
+    result = json.loads((tmp_path / "b.json").read_text())
+    reasons = [sk["reason"] for sk in result["header"]["skipped"]]
+    # calibrated on --data: a row, unless the guardrail (not the lack of data) refused the model
+    assert [r["variant"] for r in result["rows"]] == ["int8"] or (reasons and "mIoU points" in reasons[0])
+    assert not any("calibration" in x for x in reasons)

@@ -115,19 +115,20 @@ def test_cli_synth_with_video(cli, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, code_, message",
     [
-        (["--size", "16"], "--size must be at least 32"),
-        (["--train", "0"], "--train and --val must be at least 1"),
-        (["--video", "out.gif"], "must end in .mp4 or .avi"),
+        (["--size", "16"], 2, "Invalid value for '--size'"),
+        (["--train", "0"], 2, "Invalid value for '--train'"),
+        (["--video", "out.gif"], 1, "must end in .mp4 or .avi"),
     ],
 )
-def test_cli_synth_bad_values(cli, tmp_path, args, message):
-    code, out, err = cli("data", "synth", "--root", tmp_path, "--train", 2, "--val", 1, "--size", 48, *args)
-    assert code == 1 and message in err and err.count("\n") == 1
+def test_cli_synth_bad_values(cli, tmp_path, args, code_, message):
+    code, out, err = cli("data", "synth", "--root", tmp_path / "d", "--train", 2, "--val", 1, "--size", 48, *args)
+    assert code == code_ and message in err and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()  # checked before any image was written
 
 
 def test_cli_synth_unwritable_root(cli, tmp_path):
     (tmp_path / "file").write_text("x")
     code, _, err = cli("data", "synth", "--root", tmp_path / "file" / "sub")
-    assert code == 1 and err.startswith("error: cannot create") and "Not a directory" in err
+    assert code == 1 and err.startswith("error: cannot create") and "is a file, not a folder" in err

@@ -137,6 +137,75 @@ def test_early_stopping_and_time_budget(synth_root, tmp_path):
     assert r["stopped_by"] == "time_budget" and r["wall_time_s"] < 0.05 * 60 + 20
 
 
+def test_time_budget_covers_start_up_and_the_evaluation_it_needs(synth_root, tmp_path, monkeypatch):
+    """`seg train --time-budget 0.3` took 32 s: the clock started after start-up, and the first
+    evaluation was not foreseen. Here 2 s of start-up have passed and evaluation is slow."""
+    import time
+
+    from seg.train import loop
+
+    real_evaluate = loop.evaluate
+
+    def slow_evaluate(*a, **k):
+        time.sleep(2.0)
+        return real_evaluate(*a, **k)
+
+    monkeypatch.setattr(loop, "evaluate", slow_evaluate)
+    monkeypatch.setattr(loop, "_forward_s", lambda *a: 0.5)  # the probe sees the slow evaluation coming
+    budget_s, started = 9.0, time.perf_counter() - 2.0
+    r = train(tiny(synth_root, tmp_path, epochs=None, time_budget_min=budget_s / 60), started=started, **quiet)
+    wall = time.perf_counter() - started
+    assert r["stopped_by"] == "time_budget" and r["epochs"] >= 1 and wall <= budget_s + 1.0
+    assert r["wall_time_s"] == pytest.approx(wall, abs=0.5)  # results.json counts from the command's start
+
+
+def test_a_budget_shorter_than_start_up_still_leaves_a_checkpoint(synth_root, tmp_path):
+    import time
+
+    r = train(tiny(synth_root, tmp_path, epochs=None, time_budget_min=0.01), started=time.perf_counter() - 5, **quiet)
+    assert r["stopped_by"] == "time_budget" and r["iterations"] >= 1
+    assert (tmp_path / "runs" / "baseline_fcn" / "best.pt").is_file()
+
+
+def test_weights_of_another_architecture_name_the_first_mismatches(cli, synth_root, tmp_path):
+    """The message used to stop at "Error(s) in loading state_dict for BaselineFCN:"."""
+    ckpt = {"format": "seg-checkpoint/1", "model": "baseline_fcn", "num_classes": 21,
+            "state_dict": get_model("simple_unet").state_dict()}
+    torch.save(ckpt, tmp_path / "mixed.pt")
+    code, _, err = cli("eval", "--checkpoint", tmp_path / "mixed.pt", "--data", synth_root)
+    assert code == 1 and err.count("\n") == 1
+    assert f"checkpoint {tmp_path / 'mixed.pt'} does not fit baseline_fcn: " in err
+    assert "missing: encoder.0.0.weight" in err and "unexpected: enc.0.0.weight" in err
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"format": "seg-checkpoint/1"}, "is incomplete: it has no 'model', 'num_classes', 'state_dict'"),
+    ({"format": "seg-checkpoint/1", "model": "unet", "num_classes": 21, "state_dict": torch.zeros(3)},
+     "does not fit unet: "),
+])
+def test_incomplete_checkpoints(cli, synth_root, tmp_path, content, message):
+    torch.save(content, tmp_path / "c.pt")
+    code, _, err = cli("eval", "--checkpoint", tmp_path / "c.pt", "--data", synth_root)
+    assert code == 1 and message in err and err.count("\n") == 1
+
+
+def test_a_malicious_checkpoint_runs_nothing_and_prints_one_line(synth_root, tmp_path):
+    """No torch UserWarning, no advice to load it unsafely, and its code never runs."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": "seg-checkpoint/1", "x": Evil()}, protocol=4))
+    r = subprocess.run([sys.executable, "-m", "seg.cli", "eval", "--checkpoint", str(tmp_path / "evil.pt"), "--data",
+                        str(synth_root)], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "Warning" not in r.stderr and "weights_only" not in r.stderr and not marker.exists()
+
+
 def test_class_weights():
     counts = np.array([800, 150, 50, 0])
     inv = class_weights(counts, "inverse").numpy()
@@ -197,11 +266,24 @@ def test_ddp_two_processes_on_cpu(synth_root, tmp_path):
     assert m.miou == pytest.approx(results["best_val_miou"], abs=1e-12)
 
 
+def test_ddp_with_a_time_budget_stops_all_ranks_together(synth_root, tmp_path):
+    """Each rank used to decide on its own clock whether the budget was spent: rank 0 then waited
+    in a barrier while another entered the next epoch's all-reduce, and both hung."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "seg.cli", "train", "--model", "baseline_fcn", "--data", str(synth_root), "--out", str(tmp_path / "runs"),
+           "--time-budget", "0.2", "--batch-size", "2", "--crop-size", "64", "--workers", "0", "--device", "cpu"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    results = json.loads((tmp_path / "runs" / "baseline_fcn" / "results.json").read_text())
+    assert results["stopped_by"] == "time_budget" and results["epochs"] >= 1
+
+
 # ---- bad input ---------------------------------------------------------------------------------
 
 def test_cli_missing_data_root(cli, tmp_path):
     code, _, err = cli("train", "--model", "unet", "--data", tmp_path / "nowhere", "--out", tmp_path)
-    assert code == 1 and err.strip() == f"error: data root {tmp_path / 'nowhere'} does not exist"
+    assert code == 2 and "Invalid value for '--data'" in err and "does not exist" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("flag, value, choices", [
@@ -231,13 +313,13 @@ def test_resume_from_a_checkpoint_of_another_model(cli, synth_root, tmp_path):
     assert code == 1 and "holds a baseline_fcn model, not simple_unet" in err
 
 
-@pytest.mark.parametrize("content, message", [(None, "does not exist"), (b"junk", "cannot read checkpoint")])
-def test_eval_bad_checkpoint(cli, synth_root, tmp_path, content, message):
+@pytest.mark.parametrize("content, code_, message", [(None, 2, "does not exist"), (b"junk", 1, "cannot read checkpoint")])
+def test_eval_bad_checkpoint(cli, synth_root, tmp_path, content, code_, message):
     path = tmp_path / "x.pt"
     if content is not None:
         path.write_bytes(content)
     code, _, err = cli("eval", "--checkpoint", path, "--data", synth_root)
-    assert code == 1 and message in err and err.count("\n") == 1
+    assert code == code_ and message in err and err.count("\n") == 1
 
 
 def test_eval_a_file_that_is_not_a_seg_checkpoint(cli, synth_root, tmp_path):
@@ -249,7 +331,7 @@ def test_eval_a_file_that_is_not_a_seg_checkpoint(cli, synth_root, tmp_path):
 def test_cli_unwritable_run_folder(cli, synth_root, tmp_path):
     (tmp_path / "file").write_text("x")
     code, _, err = cli("train", "--model", "baseline_fcn", "--data", synth_root, "--out", tmp_path / "file", "--epochs", "1")
-    assert code == 1 and err.startswith(f"error: cannot create run folder {tmp_path / 'file' / 'baseline_fcn'}")
+    assert code == 1 and err == f"error: runs folder {tmp_path / 'file'} is a file, not a folder\n"
 
 
 def test_corrupt_image_in_a_loader_worker_is_one_line(cli, synth_root, tmp_path):

@@ -17,9 +17,10 @@ from typing import Any, Callable
 import numpy as np
 
 from seg._io import atomic_path, write_json
-from seg.errors import SegError
+from seg.errors import NoCalibrationData, SegError
 from seg.metadata import parse_variant as _parse_variant
 from seg.metrics import ConfusionMatrix
+from seg.tables import Column, fmt, markdown
 
 ENGINES = ("onnxruntime", "torch")
 # ONNX variants (see seg.export.variants): CPUs get int8, GPUs fp16; e2e takes uint8 frames.
@@ -64,16 +65,24 @@ class Runner:
 
 def _export_variant(name: str, variant: str, runs: Path, out: Path, random_init: bool, data: Path | None,
                     log: Callable[[str], None]) -> tuple[Path | None, str | None]:
+    """Export one variant for the bench; (path, None), or (None, why) when it cannot be made.
+
+    int8 calibrates on the checkpoint's training data; where that is not here, on ``--data``."""
     from seg.export import export_checkpoint
 
     precision, e2e = parse_variant(variant)
     log(f"exporting {name} {variant} -> {out}")
+    calib = data if random_init else None
     try:
-        export_checkpoint(name, out=out, runs=runs, random_init=random_init, precision=precision, e2e=e2e,
-                          calib_data=data if random_init else None)
+        try:
+            export_checkpoint(name, out=out, runs=runs, random_init=random_init, precision=precision, e2e=e2e,
+                              calib_data=calib)
+        except NoCalibrationData as e:
+            if data is None or calib is not None:
+                raise NoCalibrationData(e.why, option="--data DIR") from None
+            export_checkpoint(name, out=out, runs=runs, precision=precision, e2e=e2e, calib_data=data)
     except SegError as e:
-        log(f"skipping {name} {variant}: {e}")
-        return None, str(e)
+        return None, str(e)  # reported once, with the results
     return out, None
 
 
@@ -264,57 +273,79 @@ def bench(
         torch_bf16 = cpu_has_bf16()
     bf16 = torch_mod is not None and bool(torch_bf16)
 
-    from seg.export.variants import read_meta
-    from seg.models import count_parameters, model_flops
-
     header = _header(size, batch, n_runs, warmup, data, engines, providers)
     header.update(variants=list(variants), torch_bf16=bf16, skipped=skipped)
     rows: list[dict[str, Any]] = []
     frames = np.random.default_rng(0).integers(0, 256, (batch, *size, 3), dtype=np.uint8)
-    try:
-        for entry in entries:
-            meta = read_meta(entry.onnx_path)
-            runners: list[Runner] = []
-            if "onnxruntime" in engines:
-                runners += _ort_runners(entry, providers)
-            if "torch" in engines:
-                runners += _torch_runners(entry, torch_mod, meta, bf16)
-            inputs = [r.feed(frames) for r in runners]
-            times: list[list[float]] = [[] for _ in runners]
-            for _ in range(warmup):
-                for r, x in zip(runners, inputs):
-                    r.run(x)
-            for i in range(n_runs):
-                for k, (r, x) in enumerate(zip(runners, inputs)):  # interleaved: one of each, in turn
-                    t = time.perf_counter()
-                    r.run(x)
-                    times[k].append((time.perf_counter() - t) * 1e3)
-                if on_progress:
-                    on_progress(f"{entry.model} run {i + 1}/{n_runs}")
-            params = count_parameters(entry.torch_model)
-            gflops = model_flops(entry.model, *size) / 1e9
-            model_rows = []
-            for r, ts in zip(runners, times):
-                if on_progress:
-                    on_progress(f"{entry.model} {r.engine} {r.variant} mIoU")
-                acc = evaluate_engine(r, dataset) if dataset is not None else {}
-                p50 = statistics.median(ts)
-                model_rows.append({
-                    "model": entry.model, "engine": r.engine, "provider": r.provider, "precision": r.precision,
-                    "e2e": r.e2e, "variant": r.variant, "weights": entry.weights, "size": list(size), "batch": batch,
-                    "params": params, "gflops": gflops, "file_mb": r.file.stat().st_size / 1e6 if r.file else None,
-                    "latency_ms_p50": p50, "latency_ms_p90": _percentile(ts, 90), "latency_ms_p99": _percentile(ts, 99),
-                    "fps": batch * 1e3 / p50, "miou": acc.get("miou"), "pixel_acc": acc.get("pixel_acc"),
-                })
-            eager = next((r for r in model_rows if r["engine"] == "torch" and r["precision"] == "fp32"), None)
-            best = max((r for r in model_rows if r["engine"] == "torch"), key=lambda r: r["fps"], default=None)
-            for r in model_rows:
-                r["speedup_vs_torch"] = r["fps"] / eager["fps"] if eager else None
-                r["speedup_vs_torch_best"] = r["fps"] / best["fps"] if best else None
-            rows += model_rows
-    except KeyboardInterrupt:
-        header["interrupted"] = True
+    for entry in entries:
+        model_rows, interrupted = _bench_model(entry, engines, providers, torch_mod, bf16, frames, size, batch, n_runs,
+                                               warmup, dataset, on_progress)
+        rows += model_rows
+        if interrupted:
+            header["interrupted"] = True
+            break
     return {"header": header, "rows": rows}
+
+
+def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames: np.ndarray, size, batch: int,
+                 n_runs: int, warmup: int, dataset, on_progress) -> tuple[list[dict[str, Any]], bool]:
+    """Time (interleaved) and score every runner of one model: (rows, interrupted). After Ctrl-C
+    the runners timed at least once still get rows (``runs`` says how many), unscored."""
+    from seg.export.variants import read_meta
+    from seg.models import count_parameters, model_flops
+
+    interrupted = False
+    runners: list[Runner] = []
+    times: list[list[float]] = []
+    try:
+        meta = read_meta(entry.onnx_path)
+        if "onnxruntime" in engines:
+            runners += _ort_runners(entry, providers)
+        if "torch" in engines:
+            runners += _torch_runners(entry, torch_mod, meta, bf16)
+        inputs = [r.feed(frames) for r in runners]
+        times = [[] for _ in runners]
+        for _ in range(warmup):
+            for r, x in zip(runners, inputs):
+                r.run(x)
+        for i in range(n_runs):
+            for k, (r, x) in enumerate(zip(runners, inputs)):  # interleaved: one of each, in turn
+                t = time.perf_counter()
+                r.run(x)
+                times[k].append((time.perf_counter() - t) * 1e3)
+            if on_progress:
+                on_progress(f"{entry.model} run {i + 1}/{n_runs}")
+    except KeyboardInterrupt:
+        interrupted = True
+    params = count_parameters(entry.torch_model) if entry.torch_model is not None else None
+    gflops = model_flops(entry.model, *size) / 1e9
+    rows = []
+    for r, ts in zip(runners, times):
+        if not ts:
+            continue
+        acc: dict[str, float] = {}
+        if dataset is not None and not interrupted:
+            if on_progress:
+                on_progress(f"{entry.model} {r.engine} {r.variant} mIoU")
+            try:
+                acc = evaluate_engine(r, dataset)
+            except KeyboardInterrupt:
+                interrupted = True
+        p50 = statistics.median(ts)
+        rows.append({
+            "model": entry.model, "engine": r.engine, "provider": r.provider, "precision": r.precision,
+            "e2e": r.e2e, "variant": r.variant, "weights": entry.weights, "size": list(size), "batch": batch,
+            "params": params, "gflops": gflops, "file_mb": r.file.stat().st_size / 1e6 if r.file else None,
+            "runs": len(ts), "latency_ms_p50": p50, "latency_ms_p90": _percentile(ts, 90),
+            "latency_ms_p99": _percentile(ts, 99), "fps": batch * 1e3 / p50, "miou": acc.get("miou"),
+            "pixel_acc": acc.get("pixel_acc"),
+        })
+    eager = next((r for r in rows if r["engine"] == "torch" and r["precision"] == "fp32"), None)
+    best = max((r for r in rows if r["engine"] == "torch"), key=lambda r: r["fps"], default=None)
+    for r in rows:
+        r["speedup_vs_torch"] = r["fps"] / eager["fps"] if eager else None
+        r["speedup_vs_torch_best"] = r["fps"] / best["fps"] if best else None
+    return rows, interrupted
 
 
 def _header(size, batch, n_runs, warmup, data, engines, providers) -> dict[str, Any]:
@@ -373,6 +404,28 @@ def row_label(r: dict[str, Any]) -> str:
     return r.get("variant", r["precision"]).replace("e2e.", "").replace("e2e", "fp32") + (" e2e" if r.get("e2e") else "")
 
 
+# One spec for the terminal table and the Markdown one. ``drop``: which go first when a terminal
+# is too narrow (highest first); Markdown and piped output always hold every column.
+COLUMNS = [
+    Column("model", lambda r: r["model"]),
+    Column("engine", lambda r: r["engine"]),
+    Column("precision", lambda r: row_label(r)),
+    Column("provider", lambda r: r["provider"], drop=5),
+    Column("weights", lambda r: r["weights"], drop=6),
+    Column("params", lambda r: fmt(r["params"] and r["params"] / 1e6, ".1f", "M"), right=True, drop=10),
+    Column("GFLOPs", lambda r: fmt(r["gflops"], ".1f"), right=True, drop=9),
+    Column("file MB", lambda r: fmt(r["file_mb"], ".1f"), right=True, drop=8),
+    Column("p50 ms", lambda r: f"{r['latency_ms_p50']:.1f}", right=True),
+    Column("p90 ms", lambda r: f"{r['latency_ms_p90']:.1f}", right=True, drop=7),
+    Column("p99 ms", lambda r: f"{r['latency_ms_p99']:.1f}", right=True, drop=4),
+    Column("FPS", lambda r: f"{r['fps']:.1f}", right=True),
+    Column("vs torch fp32", lambda r: fmt(r.get("speedup_vs_torch"), ".2f", "x"), right=True, drop=2),
+    Column("vs best torch", lambda r: fmt(r.get("speedup_vs_torch_best"), ".2f", "x"), right=True),
+    Column("mIoU", lambda r: fmt(r["miou"], ".3f"), right=True),
+    Column("pixel acc", lambda r: fmt(r["pixel_acc"], ".3f"), right=True, drop=3),
+]
+
+
 def markdown_table(result: dict[str, Any]) -> str:
     h = result["header"]
     lines = [
@@ -382,21 +435,8 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"engines interleaved; mIoU on {h['data'] or '-'} (val, full size)"
         + ("; INTERRUPTED, partial" if h.get("interrupted") else ""),
         "",
-        "| model | engine | precision | provider | weights | params | GFLOPs | file MB | p50 ms | p90 ms | p99 ms | FPS "
-        "| vs torch fp32 | vs best torch | mIoU | pixel acc |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        markdown(COLUMNS, result["rows"]),
     ]
-
-    def f(v, fmt, suffix=""):
-        return "-" if v is None else format(v, fmt) + suffix
-
-    for r in result["rows"]:
-        lines.append(
-            f"| {r['model']} | {r['engine']} | {row_label(r)} | {r['provider']} | {r['weights']} | {r['params'] / 1e6:.1f}M | "
-            f"{r['gflops']:.1f} | {f(r['file_mb'], '.1f')} | {r['latency_ms_p50']:.1f} | {r['latency_ms_p90']:.1f} | "
-            f"{r['latency_ms_p99']:.1f} | {r['fps']:.1f} | {f(r.get('speedup_vs_torch'), '.2f', 'x')} | "
-            f"{f(r.get('speedup_vs_torch_best'), '.2f', 'x')} | {f(r['miou'], '.3f')} | {f(r['pixel_acc'], '.3f')} |"
-        )
     for sk in h.get("skipped", []):
         lines.append(f"\n{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason') or 'could not be exported'}")
     return "\n".join(lines)

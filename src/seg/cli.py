@@ -1,22 +1,30 @@
 """The ``seg`` command line: a thin typer layer, one library call per command.
 
 Errors the user can fix are raised as :class:`seg.errors.SegError` anywhere below and printed
-here as one line (``error: ...``) with exit code 1; usage errors exit with 2 (click's code).
+here as one line (``error: ...``) with exit code 1; usage errors (an unknown option, a value out
+of its range, an input path that does not exist or is of the wrong kind) are one line too, with
+exit code 2. Numbers and paths are checked while the arguments are parsed, so a bad value never
+costs minutes of work first.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from seg import __version__
+from seg._io import check_output_dir, check_output_file
 from seg.errors import SegError
+from seg.metadata import MAX_SIZE, MIN_SIZE
+from seg.tables import Column, fmt, show
+
+_started = time.perf_counter()  # when this command began (reset by main): a training time budget counts from it
 
 app = typer.Typer(
     help="seg: train, export, run and benchmark semantic-segmentation models (PyTorch -> ONNX).",
@@ -29,6 +37,45 @@ app.add_typer(data_app, name="data")
 
 out_console = Console()
 err = Console(stderr=True)
+
+
+# ---- parse-time checks (typer callbacks): nothing runs before they pass --------------------------
+
+def _out_file(what: str) -> Callable[[Optional[Path]], Optional[Path]]:
+    """A callback refusing an output file that cannot be written (a folder, a read-only place)."""
+    def check(value: Optional[Path]) -> Optional[Path]:
+        return value if value is None else check_output_file(value, what)
+    return check
+
+
+def _out_dir(what: str) -> Callable[[Optional[Path]], Optional[Path]]:
+    """A callback refusing an output folder that cannot be made or written."""
+    def check(value: Optional[Path]) -> Optional[Path]:
+        return value if value is None else check_output_dir(value, what)
+    return check
+
+
+def _positive(value: Optional[float]) -> Optional[float]:
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"{value:g} is not > 0.")
+    return value
+
+
+def _imgsz(value: Optional[int]) -> Optional[int]:
+    if value is not None and value != 0 and not MIN_SIZE <= value <= MAX_SIZE:
+        raise typer.BadParameter(f"{value} is neither 0 (the frame's own size) nor in the range {MIN_SIZE}..{MAX_SIZE}.")
+    return value
+
+
+def _hw(value: tuple[int, int]) -> tuple[int, int]:
+    if not all(MIN_SIZE <= v <= MAX_SIZE for v in value):
+        raise typer.BadParameter(f"{value[0]} {value[1]}: height and width must lie in {MIN_SIZE}..{MAX_SIZE}.")
+    return value
+
+
+# Existing inputs, checked by typer itself ("File 'x' is a directory." and so on).
+_IN_FILE = dict(exists=True, dir_okay=False, readable=True)
+_IN_DIR = dict(exists=True, file_okay=False, readable=True)
 
 
 def _version(value: bool) -> None:
@@ -47,25 +94,23 @@ def _main(
 @app.command()
 def models(
     names: Optional[list[str]] = typer.Argument(None, help="Models to show (default: all)."),
-    size: int = typer.Option(512, min=32, help="Square input size at which GFLOPs are counted."),
+    size: int = typer.Option(512, min=MIN_SIZE, max=MAX_SIZE, help="Square input size at which GFLOPs are counted."),
 ) -> None:
     """List the registered architectures with their parameters and GFLOPs."""
     from seg.models import MODELS, check_model_name, count_parameters, get_model, model_flops
 
     names = [check_model_name(n) for n in names] if names else list(MODELS)
-    table = Table(title=f"seg models (GFLOPs at 1x3x{size}x{size}; a multiply-add = 2 FLOPs)")
-    for col in ("model", "params", "GFLOPs", "description"):
-        table.add_column(col, justify="right" if col in ("params", "GFLOPs") else "left")
-    for name in names:
-        params = count_parameters(get_model(name))
-        doc = (MODELS[name].__doc__ or "").strip().splitlines()[0]
-        table.add_row(name, f"{params:,}", f"{model_flops(name, size, size) / 1e9:.1f}", doc)
-    out_console.print(table)
+    rows = [{"model": n, "params": count_parameters(get_model(n)), "gflops": model_flops(n, size, size) / 1e9,
+             "doc": (MODELS[n].__doc__ or "").strip().splitlines()[0]} for n in names]
+    columns = [Column("model", lambda r: r["model"]), Column("params", lambda r: f"{r['params']:,}", right=True),
+               Column("GFLOPs", lambda r: f"{r['gflops']:.1f}", right=True), Column("description", lambda r: r["doc"])]
+    show(out_console, columns, rows, title=f"seg models (GFLOPs at 1x3x{size}x{size}; a multiply-add = 2 FLOPs)")
 
 
 @data_app.command("voc2007")
 def data_voc2007(
-    root: Path = typer.Option(Path("data"), help="Folder to download and extract into (gets VOCdevkit/VOC2007)."),
+    root: Path = typer.Option(Path("data"), callback=_out_dir("data folder"),
+                              help="Folder to download and extract into (gets VOCdevkit/VOC2007)."),
     mirror: Optional[str] = typer.Option(None, help="Base URL of a mirror holding the two tarballs (same md5s)."),
     keep_archives: bool = typer.Option(True, help="Keep the .tar files after extraction."),
 ) -> None:
@@ -74,19 +119,21 @@ def data_voc2007(
 
     resources = mirrored(mirror) if mirror else VOC2007
     voc_dir = download_voc2007(root, resources, keep_archives=keep_archives, progress=sys.stderr.isatty())
-    out_console.print(f"VOC2007 ready in {voc_dir}")
+    out_console.print(f"VOC2007 ready in {voc_dir}", highlight=False)
 
 
 @data_app.command("synth")
 def data_synth(
-    root: Path = typer.Option(Path("data/synth"), help="Folder to write (gets VOCdevkit/VOC2007)."),
-    train: int = typer.Option(400, help="Number of training images."),
-    val: int = typer.Option(100, help="Number of validation images."),
-    size: int = typer.Option(160, help="Image width in pixels (heights vary in 0.75-1x of it)."),
-    seed: int = typer.Option(0, help="Random seed; the same seed writes the same files."),
+    root: Path = typer.Option(Path("data/synth"), callback=_out_dir("data folder"),
+                              help="Folder to write (gets VOCdevkit/VOC2007)."),
+    train: int = typer.Option(400, min=1, max=1_000_000, help="Number of training images."),
+    val: int = typer.Option(100, min=1, max=1_000_000, help="Number of validation images."),
+    size: int = typer.Option(160, min=MIN_SIZE, max=MAX_SIZE, help="Image width in pixels (heights vary in 0.75-1x of it)."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Random seed; the same seed writes the same files."),
     overwrite: bool = typer.Option(False, help="Replace a synthetic set generated with other settings."),
-    video: Optional[Path] = typer.Option(None, help="Also write a video of moving synthetic objects (.mp4 or .avi)."),
-    frames: int = typer.Option(90, help="Frames in --video."),
+    video: Optional[Path] = typer.Option(None, callback=_out_file("video"),
+                                         help="Also write a video of moving synthetic objects (.mp4 or .avi)."),
+    frames: int = typer.Option(90, min=1, max=100_000, help="Frames in --video."),
 ) -> None:
     """Generate a synthetic dataset in the VOC layout (and optionally a video)."""
     from seg.data.synth import SynthConfig, check_video_args, generate, write_video
@@ -95,39 +142,40 @@ def data_synth(
     if video is not None:
         check_video_args(video, frames)
     voc_dir = generate(root, SynthConfig(train=train, val=val, size=size, seed=seed), overwrite=overwrite, progress=progress)
-    out_console.print(f"synthetic VOC set ({train} train, {val} val, {size} px wide) in {voc_dir}")
+    out_console.print(f"synthetic VOC set ({train} train, {val} val, {size} px wide) in {voc_dir}", highlight=False)
     if video is not None:
         write_video(video, frames=frames, seed=seed, progress=progress)
-        out_console.print(f"synthetic video ({frames} frames) in {video}")
+        out_console.print(f"synthetic video ({frames} frames) in {video}", highlight=False)
 
 
 @app.command()
 def train(
     model: str = typer.Option(..., "--model", "-m", help="Architecture: baseline_fcn, simple_unet, resnet_fcn or unet."),
-    data: Path = typer.Option(..., help="VOCdevkit root: real VOC2007 (seg data voc2007) or the synthetic set (seg data synth)."),
+    data: Path = typer.Option(..., **_IN_DIR, help="VOCdevkit root: real VOC2007 (seg data voc2007) or the synthetic set (seg data synth)."),
     year: str = typer.Option("2007", help="VOC year folder to read (VOCdevkit/VOC<year>)."),
     train_split: str = typer.Option("train", help="Split to train on."),
     val_split: str = typer.Option("val", help="Split to evaluate on after every epoch."),
-    out: Path = typer.Option(Path("runs"), help="Runs folder; this run writes <out>/<model>/."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs \\[default: 30, or no limit with --time-budget]."),
-    time_budget: Optional[float] = typer.Option(None, help="Wall-clock MINUTES for the whole run; the LR schedule anneals to fit."),
-    batch_size: int = typer.Option(8, help="Images per batch (per process under torchrun)."),
-    crop_size: Optional[int] = typer.Option(None, help="Training crop \\[default: the data's median short side, to a multiple of 32]."),
-    rotation: float = typer.Option(0.0, help="Max degrees of random rotation (0: off)."),
-    jitter: float = typer.Option(0.3, help="Colour-jitter strength (0: off)."),
+    out: Path = typer.Option(Path("runs"), callback=_out_dir("runs folder"), help="Runs folder; this run writes <out>/<model>/."),
+    epochs: Optional[int] = typer.Option(None, min=1, max=1_000_000, help="Epochs \\[default: 30, or no limit with --time-budget]."),
+    time_budget: Optional[float] = typer.Option(None, callback=_positive, max=1e6, help="Wall-clock MINUTES for the whole "
+                                                "command, start-up and evaluations included; the LR schedule anneals to fit."),
+    batch_size: int = typer.Option(8, min=2, max=4096, help="Images per batch (per process under torchrun); batch norm needs 2."),
+    crop_size: Optional[int] = typer.Option(None, min=MIN_SIZE, max=MAX_SIZE, help="Training crop \\[default: the data's median short side, to a multiple of 32]."),
+    rotation: float = typer.Option(0.0, min=0.0, max=180.0, help="Max degrees of random rotation (0: off)."),
+    jitter: float = typer.Option(0.3, min=0.0, max=1.0, help="Colour-jitter strength (0: off)."),
     optimizer: str = typer.Option("adamw", help="adamw or sgd."),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate \\[default: 1e-3 adamw, 1e-2 sgd]."),
-    weight_decay: float = typer.Option(1e-4, help="Weight decay."),
+    lr: Optional[float] = typer.Option(None, callback=_positive, max=10.0, help="Peak learning rate \\[default: 1e-3 adamw, 1e-2 sgd]."),
+    weight_decay: float = typer.Option(1e-4, min=0.0, max=1.0, help="Weight decay."),
     schedule: str = typer.Option("cosine", help="LR schedule after warm-up: cosine or poly."),
-    warmup: float = typer.Option(0.05, help="Fraction of the run spent in linear LR warm-up."),
+    warmup: float = typer.Option(0.05, min=0.0, max=0.9, help="Fraction of the run spent in linear LR warm-up."),
     class_weights: str = typer.Option("none", help="Loss class weights from label frequencies: none, inverse or median."),
     backbone_weights: Optional[str] = typer.Option(None, help="resnet_fcn: imagenet (default), none, or a local .pth."),
     freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone/--train-backbone", help="resnet_fcn: train the decoder only."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     amp: str = typer.Option("auto", help="Mixed precision + channels_last: auto (CUDA, bf16-capable CPUs), on or off."),
-    workers: Optional[int] = typer.Option(None, help="Data-loading processes \\[default: min(4, cores-1)]."),
-    patience: int = typer.Option(0, help="Stop after this many epochs without a better val mIoU (0: never)."),
-    seed: int = typer.Option(0, help="Random seed (data order, augmentation, init)."),
+    workers: Optional[int] = typer.Option(None, min=0, max=256, help="Data-loading processes \\[default: min(4, cores-1)]."),
+    patience: int = typer.Option(0, min=0, max=1_000_000, help="Stop after this many epochs without a better val mIoU (0: never)."),
+    seed: int = typer.Option(0, min=0, max=2**31 - 1, help="Random seed (data order, augmentation, init)."),
     resume: bool = typer.Option(False, help="Continue from <out>/<model>/last.pt."),
 ) -> None:
     """Train a model; checkpoints, metrics.jsonl, curves.png and results.json go to <out>/<model>/.
@@ -144,17 +192,18 @@ def train(
         class_weights=class_weights, backbone_weights=backbone_weights, freeze_backbone=freeze_backbone, device=device,
         amp=amp, workers=workers, patience=patience, seed=seed, resume=resume,
     )
-    run_training(cfg, log=lambda msg: out_console.print(msg, highlight=False, soft_wrap=True))
+    run_training(cfg, log=lambda msg: out_console.print(msg, highlight=False, soft_wrap=True), started=_started)
 
 
 @app.command("eval")
 def evaluate(
-    checkpoint: Path = typer.Option(..., help="A checkpoint written by seg train (best.pt or last.pt)."),
-    data: Path = typer.Option(..., help="VOCdevkit root to evaluate on."),
+    checkpoint: Path = typer.Option(..., **_IN_FILE, help="A checkpoint written by seg train (best.pt or last.pt)."),
+    data: Path = typer.Option(..., **_IN_DIR, help="VOCdevkit root to evaluate on."),
     split: str = typer.Option("val", help="Split to evaluate."),
     year: str = typer.Option("2007", help="VOC year folder (VOCdevkit/VOC<year>)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics as JSON here."),
+    json_out: Optional[Path] = typer.Option(None, "--json", callback=_out_file("--json file"),
+                                            help="Also write the metrics as JSON here."),
 ) -> None:
     """Score a checkpoint: mIoU, pixel accuracy and per-class IoU over a whole split."""
     from seg._io import write_json
@@ -162,40 +211,52 @@ def evaluate(
 
     metrics, info = evaluate_checkpoint(checkpoint, data, split, year, device, progress=sys.stderr.isatty())
     names = info.get("class_names") or [str(i) for i in range(info["num_classes"])]
-    table = Table(title=f"{info['model']}, {split} split", caption=f"{metrics.pixels:,} labelled pixels")
-    table.add_column("class")
-    table.add_column("IoU", justify="right")
-    for name, iou in zip(names, metrics.iou):
-        table.add_row(name, "-" if iou != iou else f"{iou:.4f}")
-    out_console.print(table)
-    out_console.print(f"mIoU {metrics.miou:.4f}  pixel acc {metrics.pixel_acc:.4f}  mean class acc {metrics.mean_class_acc:.4f}")
+    show(out_console, [Column("class", lambda r: r[0]), Column("IoU", lambda r: fmt(r[1], ".4f"), right=True)],
+         [(n, None if iou != iou else iou) for n, iou in zip(names, metrics.iou)],
+         title=f"{info['model']}, {split} split", caption=f"{metrics.pixels:,} labelled pixels")
+    out_console.print(f"mIoU {metrics.miou:.4f}  pixel acc {metrics.pixel_acc:.4f}  mean class acc {metrics.mean_class_acc:.4f}",
+                      highlight=False)
     if json_out is not None:
         write_json(json_out, {"checkpoint": str(checkpoint), "model": info["model"], "data": str(data), "split": split,
                               **metrics.as_dict(names)})
+
+
+# The verification table of `seg export`: one row per provider x input shape.
+VERIFY_COLUMNS = [
+    Column("provider", lambda c: c["provider"].removesuffix("ExecutionProvider")),
+    Column("input", lambda c: "x".join(map(str, c["shape"]))),
+    Column("output", lambda c: "x".join(map(str, c["output_shape"])), drop=2),
+    Column("max |diff|", lambda c: f"{c['max_abs_diff']:.2e}", right=True),
+    Column("tolerance", lambda c: f"{c['tolerance']:.2e}", right=True, drop=3),
+    Column("argmax agree", lambda c: f"{c['argmax_agreement']:.4%}", right=True),
+    Column("ok", lambda c: "yes" if c["passed"] else "NO", right=True),
+]
 
 
 @app.command()
 def export(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Architecture to export (or --all)."),
     all_models: bool = typer.Option(False, "--all", help="Export the four models."),
-    checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint \\[default: <runs>/<model>/best.pt]."),
-    out: Optional[Path] = typer.Option(None, help="Output .onnx \\[default: <runs>/<model>/<model>.onnx]."),
+    checkpoint: Optional[Path] = typer.Option(None, **_IN_FILE, help="Checkpoint \\[default: <runs>/<model>/best.pt]."),
+    out: Optional[Path] = typer.Option(None, callback=_out_file("output file"),
+                                       help="Output .onnx \\[default: <runs>/<model>/<model>.onnx]."),
     runs: Path = typer.Option(Path("runs"), help="Runs folder holding <model>/best.pt."),
     random_init: bool = typer.Option(False, "--random-init", help="Export untrained weights (flagged in the metadata)."),
-    opset: Optional[int] = typer.Option(None, help="ONNX opset \\[default: the exporter's own, 20 with torch 2.14]."),
+    opset: Optional[int] = typer.Option(None, min=1, max=99, help="ONNX opset \\[default: the exporter's own, 20 with torch 2.14]."),
     verify: bool = typer.Option(True, help="Check ONNX Runtime against PyTorch at three shapes (batch 2, odd sizes)."),
     simplify: bool = typer.Option(True, help="Simplify the graph with onnxslim; kept only if parity still holds."),
-    report: Optional[Path] = typer.Option(None, help="Write the export/verification report as JSON here."),
+    report: Optional[Path] = typer.Option(None, callback=_out_file("--report file"),
+                                          help="Write the export/verification report as JSON here."),
     precision: str = typer.Option("fp32", help="fp32 | int8 (static quantisation, CPUs; accuracy guardrail) | "
                                   "fp16 (GPUs). Variants go next to the fp32 file: <model>[.e2e].int8.onnx."),
     e2e: bool = typer.Option(False, "--e2e", help="End-to-end graph: uint8 BGR frames [N,H,W,3] in, uint8 labels "
                              "[N,H,W] out (normalisation and argmax inside)."),
-    calib_data: Optional[Path] = typer.Option(None, help="int8: VOCdevkit root whose train split calibrates and val "
+    calib_data: Optional[Path] = typer.Option(None, **_IN_DIR, help="int8: VOCdevkit root whose train split calibrates and val "
                                               "split guards \\[default: the checkpoint's training data]."),
-    calib_n: int = typer.Option(64, min=1, help="int8: number of calibration images."),
+    calib_n: int = typer.Option(64, min=1, max=100_000, help="int8: number of calibration images."),
     float_ops: Optional[str] = typer.Option(None, help="int8: comma-separated op types left in float, e.g. "
                                             "Add,Concat,Resize (slower, sometimes more accurate; see the README)."),
-    max_drop: float = typer.Option(1.0, min=0.0, help="Guardrail: most mIoU points the int8/fp16 model may lose."),
+    max_drop: float = typer.Option(1.0, min=0.0, max=100.0, help="Guardrail: most mIoU points the int8/fp16 model may lose."),
     force: bool = typer.Option(False, help="Write the int8/fp16 model even when it fails the guardrail."),
 ) -> None:
     """Export to ONNX: one self-contained file, dynamic batch/height/width, metadata, verified parity."""
@@ -219,18 +280,12 @@ def export(
         if precision != "fp32" or e2e:
             _print_variant(r)
             continue
-        table = Table(title=f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB, {r['total_s']:.0f} s"
-                            f"{', simplified' if r['simplified'] else ''}{', UNTRAINED weights' if random_init else ''})")
-        for col in ("provider", "input", "output", "max |diff|", "tolerance", "argmax agree", "ok"):
-            table.add_column(col, justify="left" if col in ("provider", "input", "output") else "right")
-        for c in (r["verification"] or {}).get("checks", []):
-            table.add_row(c["provider"].removesuffix("ExecutionProvider"), "x".join(map(str, c["shape"])),
-                          "x".join(map(str, c["output_shape"])), f"{c['max_abs_diff']:.2e}", f"{c['tolerance']:.2e}",
-                          f"{c['argmax_agreement']:.4%}", "yes" if c["passed"] else "NO")
+        title = (f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB, {r['total_s']:.0f} s"
+                 f"{', simplified' if r['simplified'] else ''}{', UNTRAINED weights' if random_init else ''})")
         if r["verification"] is None:
-            out_console.print(f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB), not verified (--no-verify)")
+            out_console.print(f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB), not verified (--no-verify)", highlight=False)
         else:
-            out_console.print(table)
+            show(out_console, VERIFY_COLUMNS, r["verification"]["checks"], title=title)
     if report is not None:
         write_json(report, reports if all_models else reports[0])
 
@@ -255,6 +310,8 @@ def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
     from seg.metadata import parse_variant, variant_path
 
     p = Path(model)
+    if p.is_dir():
+        raise SegError(f"--model {p} is a folder; pass an .onnx file or a model name")
     if p.suffix == ".onnx" or p.exists():
         if not p.is_file():
             raise SegError(f"model file {p} does not exist")
@@ -273,32 +330,45 @@ def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
     return p
 
 
+def _existing_files(folder: Path) -> int:
+    return sum(1 for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
+
+
+STAGE_COLUMNS = [Column("stage", lambda r: r[0])] + [
+    Column(f"{k} ms", lambda r, k=k: f"{r[1][k]:.1f}", right=True) for k in ("mean", "p50", "p95")]
+
+
 @app.command()
 def run(
     model: str = typer.Option("resnet_fcn", "--model", "-m", help="An .onnx file, or a model name (-> <runs>/<name>/<name>.onnx)."),
-    video: Optional[Path] = typer.Option(None, help="Video file to segment."),
+    video: Optional[Path] = typer.Option(None, **_IN_FILE, help="Video file to segment."),
     source: Optional[str] = typer.Option(None, help="Camera index (0), /dev/videoN, or an rtsp:// or http:// stream."),
-    folder: Optional[Path] = typer.Option(None, help="Folder of images."),
+    folder: Optional[Path] = typer.Option(None, **_IN_DIR, help="Folder of images."),
     recursive: bool = typer.Option(False, help="With --folder: include sub-folders."),
     images: Optional[str] = typer.Option(None, help="Glob of images, e.g. 'shots/*.jpg' (quote it)."),
     provider: str = typer.Option("auto", help="auto (TensorRT > CUDA > CPU, the first that works), tensorrt, cuda or cpu."),
     fp16: bool = typer.Option(False, help="TensorRT: build fp16 engines."),
-    threads: Optional[int] = typer.Option(None, help="CPU provider threads \\[default: one per core]."),
+    threads: Optional[int] = typer.Option(None, min=1, max=1024, help="CPU provider threads \\[default: one per core]."),
     variant: str = typer.Option("fp32", help="With a model name: which export to run, fp32, int8, fp16, e2e, e2e.int8 "
                                 "or e2e.fp16 (-> <runs>/<name>/<name>.e2e.int8.onnx)."),
     opt_level: str = typer.Option("all", help="ONNX Runtime graph optimisation: disable|basic|extended|all."),
-    save_optimized: bool = typer.Option(False, help="CPU: keep the optimised graph in <model dir>/.ort-cache/ "
-                                        "for a faster next start."),
-    imgsz: Optional[int] = typer.Option(None, help="Longer side fed to the model (aspect kept, multiple of 32); 0 = the "
-                                        "frame's own size \\[default: the training images' size from the model's "
-                                        "metadata, else 512]."),
+    save_optimized: bool = typer.Option(False, help="CPU: keep the optimised graph in <model dir>/.ort-cache/ (or, "
+                                        "read-only there, in ~/.cache/seg) for a faster next start."),
+    imgsz: Optional[int] = typer.Option(None, callback=_imgsz, help=f"Longer side fed to the model (aspect kept, multiple "
+                                        f"of 32), {MIN_SIZE}..{MAX_SIZE}; 0 = the frame's own size (at most {MAX_SIZE}) "
+                                        "\\[default: the training images' size from the model's metadata, else 512]."),
     alpha: float = typer.Option(0.5, min=0.0, max=1.0, help="Opacity of the class colours in overlays."),
     legend: bool = typer.Option(False, help="Draw the names of the classes present."),
-    out: Optional[Path] = typer.Option(None, help="Overlay video (video/camera) or folder (images) \\[default: <runs>/predict/<name>/]."),
-    save_masks: Optional[Path] = typer.Option(None, help="Also write palette PNG masks (VOC format) here."),
-    show: bool = typer.Option(False, help="Show a live window (needs a display; q or Esc quits)."),
+    out: Optional[Path] = typer.Option(None, help="Overlay video (video/camera) or folder (images) "
+                                       "\\[default: <runs>/predict/<source>-<model file>/]."),
+    save_masks: Optional[Path] = typer.Option(None, callback=_out_dir("--save-masks folder"),
+                                              help="Also write palette PNG masks (VOC format) here."),
+    show_window: bool = typer.Option(False, "--show", help="Show a live window (needs a display; q or Esc quits). "
+                                     "Without one, seg warns and runs headless."),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
     realtime: bool = typer.Option(False, help="Drop stale frames instead of lagging (for live cameras)."),
+    timeout: float = typer.Option(10.0, callback=_positive, max=3600.0, help="Seconds a camera/stream may take to "
+                                  "connect and to send each frame before seg stops waiting."),
     runs: Path = typer.Option(Path("runs"), help="Runs folder for model names and default outputs."),
 ) -> None:
     """Segment a video, camera/stream or images with an exported model (ONNX Runtime + OpenCV)."""
@@ -306,53 +376,58 @@ def run(
 
     from seg.infer import Segmenter
     from seg.infer.pipeline import run_pipeline
-    from seg.infer.sources import VideoSource, camera_spec, folder_source, glob_source
+    from seg.infer.sources import open_source, source_stem
 
-    given = [x for x in (video, source, folder, images) if x is not None]
-    if len(given) != 1:
+    if len([x for x in (video, source, folder, images) if x is not None]) != 1:
         raise SegError("pass exactly one of --video, --source, --folder, --images")
     onnx_path = _resolve_onnx(model, runs, variant)
-    seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16, cache_dir=runs / "trt_cache",
-                    opt_level=opt_level, save_optimized=save_optimized)
-    if video is not None:
-        src = VideoSource(str(video))
-    elif source is not None:
-        src = VideoSource(camera_spec(source), live=True)
-    elif folder is not None:
-        src = folder_source(folder, recursive)
-    else:
-        src = glob_source(images)
-    name = src.stem
+    # Outputs are named and checked before anything is opened: per source *and* model file, so a
+    # second model or variant on the same video never overwrites the first one's results.
+    name = source_stem(video, source, folder, images)
+    default_dir = runs / "predict" / f"{name}-{onnx_path.name.removesuffix('.onnx')}"
     out_video = out_dir = None
-    if src.is_video:
-        out_video = out or runs / "predict" / name / f"{name}.mp4"
+    if video is not None or source is not None:
+        out_video = out or default_dir / f"{name}.mp4"
         if out_video.suffix.lower() not in (".mp4", ".avi"):
             raise SegError(f"--out {out_video} must end in .mp4 or .avi for a video source")
+        check_output_file(out_video, "output video")
+        if out_video.exists():
+            err.print(f"warning: replacing {out_video} (an earlier run's output)", highlight=False, soft_wrap=True)
     else:
-        out_dir = out or runs / "predict" / name
+        out_dir = check_output_dir(out or default_dir, "output folder")
+    for folder_out in (out_dir, save_masks):
+        if folder_out is not None and (n := _existing_files(folder_out)):
+            err.print(f"warning: {folder_out} already holds {n} files; those with the names of this run's outputs "
+                      "are replaced", highlight=False, soft_wrap=True)
+    if show_window:
+        from seg.infer.display import display_problem
+
+        problem = display_problem()
+        if problem:
+            err.print(f"warning: --show: {problem}; running without a window", highlight=False, soft_wrap=True)
+            show_window = False
+    seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16, cache_dir=runs / "trt_cache",
+                    opt_level=opt_level, save_optimized=save_optimized)
+    src = open_source(video, source, folder, images, recursive, timeout)
     weights = seg.meta.get("weights", "?")
     err.print(f"{seg.meta.get('model')} ({onnx_path}{', UNTRAINED weights' if weights == 'random-init' else ''}) "
-              f"on {seg.provider}, model input {seg.imgsz or 'native'} px", highlight=False)
+              f"on {seg.provider}, model input {seg.imgsz or 'native'} px", highlight=False, soft_wrap=True)
     total = min(x for x in (src.count, max_frames) if x) if (src.count or max_frames) else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
         task = bar.add_task(name, total=total)
         summary = run_pipeline(seg, src, out_video=out_video, out_dir=out_dir, masks_dir=save_masks, alpha=alpha,
-                               legend=legend, show=show, max_frames=max_frames, realtime=realtime,
+                               legend=legend, show=show_window, max_frames=max_frames, realtime=realtime,
                                on_frame=lambda n: bar.update(task, completed=n))
     for w in summary.warnings:
         err.print(f"warning: {w}", highlight=False, soft_wrap=True)
-    table = Table(title=f"{summary.frames} frames, {summary.fps:.1f} FPS end to end",
-                  caption=f"{summary.wall_s:.1f} s on {summary.provider}{', interrupted' if summary.interrupted else ''}")
-    for col in ("stage", "mean ms", "p50 ms", "p95 ms"):
-        table.add_column(col, justify="left" if col == "stage" else "right")
-    for stage, st in summary.stage_stats().items():
-        table.add_row(stage, f"{st['mean']:.1f}", f"{st['p50']:.1f}", f"{st['p95']:.1f}")
-    out_console.print(table)
+    show(out_console, STAGE_COLUMNS, list(summary.stage_stats().items()),
+         title=f"{summary.frames} frames, {summary.fps:.1f} FPS end to end",
+         caption=f"{summary.wall_s:.1f} s on {summary.provider}{', interrupted' if summary.interrupted else ''}")
     extra = [f"{summary.skipped} skipped"] if summary.skipped else []
     extra += [f"{summary.dropped} dropped (realtime)"] if summary.dropped else []
     for key, value in summary.outputs.items():
-        out_console.print(f"{key}: {value}", highlight=False)
+        out_console.print(f"{key}: {value}", highlight=False, soft_wrap=True)
     if extra:
         out_console.print(", ".join(extra))
     if summary.interrupted:
@@ -366,14 +441,15 @@ def _csv_list(value: Optional[str]) -> Optional[list[str]]:
 @app.command()
 def bench(
     models: Optional[str] = typer.Option(None, help="Comma-separated models \\[default: all four]."),
-    data: Optional[Path] = typer.Option(None, help="VOCdevkit root whose val split gives mIoU per engine."),
+    data: Optional[Path] = typer.Option(None, **_IN_DIR, help="VOCdevkit root whose val split gives mIoU per engine "
+                                        "(and whose train split calibrates int8 where the checkpoint's data is absent)."),
     year: str = typer.Option("2007", help="VOC year folder of --data."),
-    size: tuple[int, int] = typer.Option((256, 256), help="Input height and width for timing."),
-    batch: int = typer.Option(1, min=1, help="Batch size for timing."),
+    size: tuple[int, int] = typer.Option((256, 256), callback=_hw, help=f"Input height and width for timing ({MIN_SIZE}..{MAX_SIZE})."),
+    batch: int = typer.Option(1, min=1, max=256, help="Batch size for timing."),
     providers: Optional[str] = typer.Option(None, help="Comma-separated ONNX Runtime providers \\[default: the best available]."),
     engines: str = typer.Option("onnxruntime,torch", help="Comma-separated engines: onnxruntime, torch (eager fp32, the reference)."),
-    runs_n: int = typer.Option(20, "--runs", min=1, help="Timed runs per engine."),
-    warmup: int = typer.Option(3, min=0, help="Untimed warm-up runs per engine."),
+    runs_n: int = typer.Option(20, "--runs", min=1, max=100_000, help="Timed runs per engine."),
+    warmup: int = typer.Option(3, min=0, max=10_000, help="Untimed warm-up runs per engine."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where <model>/best.pt and <model>.onnx live."),
     random_init: bool = typer.Option(False, "--random-init", help="Bench untrained weights where no checkpoint exists (flagged)."),
     variants: Optional[str] = typer.Option(None, help="Comma-separated ONNX variants: fp32, int8, fp16, e2e, e2e.int8, "
@@ -381,15 +457,18 @@ def bench(
                                            "fp16 ones on GPU]."),
     torch_bf16: Optional[bool] = typer.Option(None, "--torch-bf16/--no-torch-bf16", help="Add PyTorch bf16 autocast + "
                                               "channels_last rows \\[default: where the CPU has native bf16]."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write header + rows as JSON."),
-    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write the rows as CSV."),
-    md_out: Optional[Path] = typer.Option(None, "--md", help="Write a Markdown table."),
-    plot: Optional[Path] = typer.Option(None, help="Write a PNG of FPS against mIoU."),
+    json_out: Optional[Path] = typer.Option(None, "--json", callback=_out_file("--json file"), help="Write header + rows as JSON."),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", callback=_out_file("--csv file"), help="Write the rows as CSV."),
+    md_out: Optional[Path] = typer.Option(None, "--md", callback=_out_file("--md file"), help="Write a Markdown table."),
+    plot: Optional[Path] = typer.Option(None, callback=_out_file("--plot file"), help="Write a PNG of FPS against mIoU."),
 ) -> None:
-    """FPS, latency (p50/p90/p99) and mIoU per model x engine x provider, PyTorch alongside."""
+    """FPS, latency (p50/p90/p99) and mIoU per model x engine x provider, PyTorch alongside.
+
+    Ctrl-C stops it and keeps every row measured so far (printed and written, marked partial).
+    """
     from rich.progress import Progress
 
-    from seg.bench import ENGINES, row_label, write_outputs
+    from seg.bench import COLUMNS, ENGINES, write_outputs
     from seg.bench import bench as run_bench
     from seg.models import MODELS
 
@@ -400,29 +479,17 @@ def bench(
                            providers=_csv_list(providers), engines=tuple(_csv_list(engines) or ENGINES), n_runs=runs_n,
                            warmup=warmup, random_init=random_init, torch_bf16=torch_bf16,
                            variants=tuple(_csv_list(variants)) if variants else None,
-                           log=lambda m: err.print(m, highlight=False),
+                           log=lambda m: err.print(m, highlight=False, soft_wrap=True),
                            on_progress=lambda m: bar.update(task, description=m))
     h = result["header"]
-    table = Table(title=f"seg bench: {h['batch']}x3x{h['size'][0]}x{h['size'][1]}, {h['runs']} runs"
-                        f"{' (INTERRUPTED: partial)' if h['interrupted'] else ''}",
-                  caption=f"{h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; ORT {h['onnxruntime']}, "
-                          f"torch {h.get('torch', '-')}")
-    cols = ("model", "engine", "precision", "provider", "weights", "p50 ms", "p90 ms", "p99 ms", "FPS", "vs torch fp32",
-            "vs best torch", "mIoU", "pixel acc")
-    for c in cols:
-        table.add_column(c, justify="left" if c in cols[:5] else "right")
-
-    def fmt(v, spec, suffix=""):
-        return "-" if v is None else format(v, spec) + suffix
-
-    for r in result["rows"]:
-        table.add_row(r["model"], r["engine"], row_label(r), r["provider"], r["weights"], f"{r['latency_ms_p50']:.1f}",
-                      f"{r['latency_ms_p90']:.1f}", f"{r['latency_ms_p99']:.1f}", f"{r['fps']:.1f}",
-                      fmt(r.get("speedup_vs_torch"), ".2f", "x"), fmt(r.get("speedup_vs_torch_best"), ".2f", "x"),
-                      fmt(r["miou"], ".3f"), fmt(r["pixel_acc"], ".3f"))
-    out_console.print(table)
+    show(out_console, COLUMNS, result["rows"],
+         title=f"seg bench: {h['batch']}x3x{h['size'][0]}x{h['size'][1]}, {h['runs']} runs"
+               f"{' (INTERRUPTED: partial)' if h['interrupted'] else ''}",
+         caption=f"{h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; ORT {h['onnxruntime']}, "
+                 f"torch {h.get('torch', '-')}")
     for sk in h.get("skipped", []):
-        out_console.print(f"{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason')}", highlight=False)
+        out_console.print(f"{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason')}", highlight=False,
+                          soft_wrap=True)
     write_outputs(result, json_out, csv_out, md_out, plot)
     if h["interrupted"]:
         raise typer.Exit(130)
@@ -430,8 +497,8 @@ def bench(
 
 @app.command()
 def demo(
-    minutes: float = typer.Option(10.0, min=0.2, help="Rough total budget; 60% of it trains the four models."),
-    root: Path = typer.Option(Path("runs/demo"), help="Where data, runs and the bench go."),
+    minutes: float = typer.Option(10.0, min=0.2, max=24 * 60, help="Rough total budget; 60% of it trains the four models."),
+    root: Path = typer.Option(Path("runs/demo"), callback=_out_dir("demo folder"), help="Where data, runs and the bench go."),
     quick: bool = typer.Option(False, help="Tiny data and sizes: a smoke test in about a minute of training."),
 ) -> None:
     """The whole tool on the synthetic set: data -> train x4 -> export x4 -> run on a video -> bench."""
@@ -440,19 +507,44 @@ def demo(
     run_demo(minutes, root, log=lambda m: out_console.print(m, highlight=False, soft_wrap=True), quick=quick)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, turning SegError into one line and exit 1."""
+def _click_exception() -> type[Exception]:
+    """click's ClickException, wherever this typer keeps click (vendored as typer._click since 0.2x)."""
     try:
-        app(args=argv, prog_name="seg")
+        from typer._click.exceptions import ClickException
+    except ImportError:  # older typer: the click package
+        from click.exceptions import ClickException
+    return ClickException
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: every error is one line on stderr and an exit code.
+
+    ``SegError`` -> ``error: ...``, exit 1; a usage error (click's) -> ``error: ...`` with the
+    command's help hint, exit 2; Ctrl-C -> ``interrupted``, exit 130.
+    """
+    global _started
+    _started = time.perf_counter()
+    click_exception = _click_exception()
+    try:
+        # standalone_mode=False: click hands usage errors to us instead of printing a boxed panel.
+        code = app(args=argv, prog_name="seg", standalone_mode=False)
     except SegError as e:
         msg = str(e)
         if "Original Traceback" in msg:  # re-raised from a DataLoader worker: keep the original line
             msg = msg.rstrip().splitlines()[-1].split("SegError: ", 1)[-1]
         err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except click_exception as e:
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        err.print(f"[bold red]error:[/] {escape(e.format_message())}{hint}", highlight=False, soft_wrap=True)
+        sys.exit(getattr(e, "exit_code", 2))
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         sys.exit(130)
+    if code == 130:  # Ctrl-C inside a command: click turns it into Exit(130)
+        err.print("interrupted")
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

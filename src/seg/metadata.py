@@ -34,6 +34,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from seg.errors import SegError
+
 FORMAT = "seg-onnx/1"
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
@@ -44,6 +46,10 @@ E2E_INPUT_NAME = "frames"
 E2E_OUTPUT_NAME = "labels"
 E2E_INPUT_LAYOUT = "frames uint8 [N,H,W,3] BGR"
 E2E_OUTPUT_LAYOUT = "labels uint8 [N,H,W]"
+# Input sizes the runtime accepts (longer side, pixels). 32 is the largest output stride; beyond
+# 4096 a frame needs GBs of activations (the U-Net at 4096x4096 holds ~16 GB) and no model trained
+# at VOC scale (500 px) gains anything.
+MIN_SIZE, MAX_SIZE = 32, 4096
 JSON_KEYS = ("class_names", "palette", "mean", "std", "val_metrics", "verification", "quantization", "guardrail",
              "e2e_check")
 
@@ -58,16 +64,56 @@ def is_e2e(meta: dict[str, Any]) -> bool:
     return str(meta.get("e2e")) == "True"
 
 
-def from_props(props: dict[str, str]) -> dict[str, Any]:
-    """The inverse of :func:`to_props` for the ``seg.*`` keys; other keys are dropped."""
+def from_props(props: dict[str, str], source: str = "the model") -> dict[str, Any]:
+    """The inverse of :func:`to_props` for the ``seg.*`` keys; other keys are dropped. A value
+    that is not what seg writes is a one-line SegError naming ``source`` and the key."""
     meta: dict[str, Any] = {}
     for key, value in props.items():
         if not key.startswith("seg."):
             continue
         k = key[4:]
-        meta[k] = json.loads(value) if k in JSON_KEYS else value
+        if k in JSON_KEYS:
+            try:
+                meta[k] = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise SegError(f"{source}: metadata {key} is not valid JSON ({e.msg} at character {e.pos})") from None
+        else:
+            meta[k] = value
     if "num_classes" in meta:
-        meta["num_classes"] = int(meta["num_classes"])
+        try:
+            meta["num_classes"] = int(meta["num_classes"])
+        except ValueError:
+            raise SegError(f"{source}: metadata seg.num_classes is {meta['num_classes']!r}, not a number") from None
+    return meta
+
+
+def check(meta: dict[str, Any], source: str = "the model") -> dict[str, Any]:
+    """Check what the runtime reads from ``meta`` (classes, palette, normalisation) hangs together;
+    return ``meta``. Catches hand-edited or foreign metadata before it fails deep in a frame."""
+    n = meta.get("num_classes")
+    if not isinstance(n, int) or n < 1:
+        raise SegError(f"{source}: metadata seg.num_classes is missing or not a positive number")
+
+    def bad(key: str, why: str) -> SegError:
+        return SegError(f"{source}: metadata seg.{key} {why}")
+
+    names = meta.get("class_names")
+    if not isinstance(names, list) or len(names) != n or not all(isinstance(x, str) for x in names):
+        raise bad("class_names", f"should list {n} class names (seg.num_classes), it holds "
+                                 f"{len(names) if isinstance(names, list) else type(names).__name__}")
+    palette = meta.get("palette")
+    if not isinstance(palette, list) or len(palette) < n or not all(
+            isinstance(c, list) and len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c) for c in palette):
+        raise bad("palette", f"should hold {n} [r, g, b] colours (0..255), one per class; it holds "
+                             f"{len(palette) if isinstance(palette, list) else type(palette).__name__}")
+    for key in ("mean", "std"):
+        v = meta.get(key)
+        if not isinstance(v, list) or len(v) != 3 or not all(isinstance(x, (int, float)) for x in v):
+            raise bad(key, "should be a list of 3 numbers (R, G, B)")
+    if any(x <= 0 for x in meta["std"]):
+        raise bad("std", "must be positive")
+    if meta.get("imgsz") is not None and not str(meta["imgsz"]).isdigit():
+        raise bad("imgsz", f"is {meta['imgsz']!r}, not a size in pixels")
     return meta
 
 

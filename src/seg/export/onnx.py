@@ -25,7 +25,7 @@ from torch import nn
 from seg import __version__
 from seg._io import atomic_path, writable_dir
 from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, voc_palette
-from seg.errors import SegError
+from seg.errors import NoCalibrationData, SegError
 from seg.metadata import FORMAT, INPUT_LAYOUT, INPUT_NAME, OUTPUT_LAYOUT, OUTPUT_NAME, to_props
 
 # Verification inputs: batch 2, and odd sizes unlike the export size (the example input below).
@@ -335,11 +335,11 @@ def _variant_data(precision: str, calib_data: str | os.PathLike | None, cfg: dic
     root = calib_data if calib_data is not None else cfg.get("data")
     if calib_data is None and root is not None and not Path(root).exists():
         if precision == "int8":
-            raise SegError(f"the checkpoint's training data {root} is not here to calibrate int8: pass --calib-data DIR")
+            raise NoCalibrationData(f"the checkpoint's training data {root} is not here")
         root = None  # fp16/e2e: the guardrail is then recorded as skipped
     if root is None:
         if precision == "int8":
-            raise SegError("int8 needs calibration images: pass --calib-data DIR (a VOCdevkit root, e.g. the training data)")
+            raise NoCalibrationData("none given")
         return None, None
     year = cfg.get("year", "2007")
     calib = VOCSegmentation(root, year, cfg.get("train_split", "train")) if precision == "int8" else None

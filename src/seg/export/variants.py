@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 
 from seg._io import atomic_path, writable_dir
-from seg.errors import SegError
+from seg.errors import NoCalibrationData, SegError
 from seg.export.e2e import wrap_e2e
 from seg.export.quantize import (MAX_DROP_POINTS, Int8Config, convert_fp16, cpu_session, guardrail, label_agreement,
                                  quantize_int8)
@@ -76,7 +76,7 @@ def make_variant(
     writable_dir(out.parent, "output folder")
     meta = read_meta(fp32_path)
     if precision == "int8" and calib is None:
-        raise SegError("int8 needs calibration images: pass --calib-data DIR (a VOCdevkit root, e.g. the training data)")
+        raise NoCalibrationData("none given")
     report: dict[str, Any] = {"model": meta.get("model"), "path": str(out), "precision": precision, "e2e": e2e}
     session = _fp16_session if precision == "fp16" else cpu_session
     with tempfile.TemporaryDirectory() as d, atomic_path(out) as tmp:

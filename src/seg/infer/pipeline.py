@@ -52,6 +52,17 @@ class Summary:
                 for s, v in self.ms.items() if v}
 
 
+def _check_something_processed(summary: Summary, source: Source, consequence: str) -> None:
+    """A run that segmented no frame failed, whatever the reason: say why in one line."""
+    if summary.frames or summary.interrupted:
+        return
+    if source.skipped_paths:
+        why = f"none of the {source.skipped} files could be read as an image (e.g. {source.skipped_paths[0]})"
+    else:
+        why = source.warnings[0] if source.warnings else "the source gave no frame"
+    raise SegError(f"no frame was processed: {why}; {consequence}")
+
+
 def run_pipeline(
     seg: Segmenter,
     source: Source,
@@ -191,13 +202,13 @@ def run_pipeline(
                 process(tmp)
                 if errors:
                     raise errors[0]
-                if summary.frames == 0:
-                    raise SegError("no frame was processed; no video written")
+                _check_something_processed(summary, source, "no video written")
             summary.outputs["video"] = str(out_video)
         else:
             process(None)
             if errors:
                 raise errors[0]
+            _check_something_processed(summary, source, "nothing written")
     finally:
         source.close()
     summary.skipped = source.skipped

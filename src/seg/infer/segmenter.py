@@ -10,21 +10,21 @@ import numpy as np
 
 from seg.errors import SegError
 from seg.infer.session import create_session
-from seg.metadata import FORMAT, from_props, is_e2e
+from seg.metadata import FORMAT, MAX_SIZE, MIN_SIZE, check, from_props, is_e2e
 
 DEFAULT_IMGSZ = 512  # longer side fed to the model when its metadata has no seg.imgsz: VOC's image size
 
 
 def model_size(h: int, w: int, imgsz: int) -> tuple[int, int]:
-    """(H, W) for the model: longer side ``imgsz`` (0: the frame's own size), aspect kept,
-    each side rounded to a multiple of 32 (the largest output stride) and at least 32."""
-    scale = 1.0 if imgsz <= 0 else imgsz / max(h, w)
+    """(H, W) for the model: longer side ``imgsz`` (0: the frame's own size, at most MAX_SIZE),
+    aspect kept, each side rounded to a multiple of 32 (the largest output stride) and at least 32."""
+    scale = min(1.0, MAX_SIZE / max(h, w)) if imgsz <= 0 else imgsz / max(h, w)
     return max(32, int(round(h * scale / 32)) * 32), max(32, int(round(w * scale / 32)) * 32)
 
 
 def _check_seg_model(sess, path: str) -> dict[str, Any]:
     inputs, outputs = sess.get_inputs(), sess.get_outputs()
-    meta = from_props(sess.get_modelmeta().custom_metadata_map)
+    meta = from_props(sess.get_modelmeta().custom_metadata_map, path)
     out_rank, out_what = (3, "labels [N,H,W]") if is_e2e(meta) else (4, "logits [N,C,H,W]")
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
         raise SegError(f"{path} is not a seg model: it needs one 4-D image input, it has "
@@ -34,6 +34,10 @@ def _check_seg_model(sess, path: str) -> dict[str, Any]:
                        f"it has rank {len(outputs[0].shape) if outputs else 0}")
     if meta.get("format") != FORMAT:
         raise SegError(f"{path} is not a seg model: no '{FORMAT}' metadata (export it with `seg export`)")
+    check(meta, path)
+    channels = outputs[0].shape[1] if out_rank == 4 else None
+    if isinstance(channels, int) and channels != meta["num_classes"]:
+        raise SegError(f"{path}: the model outputs {channels} classes but its metadata names {meta['num_classes']}")
     return meta
 
 
@@ -58,6 +62,8 @@ class Segmenter:
         # The training images' size (seg.imgsz) unless asked otherwise: a model trained on
         # 160-px images sees objects at the wrong scale when fed 512 px.
         self.imgsz = int(imgsz if imgsz is not None else self.meta.get("imgsz") or DEFAULT_IMGSZ)
+        if self.imgsz != 0 and not MIN_SIZE <= self.imgsz <= MAX_SIZE:
+            raise SegError(f"input size {self.imgsz} is out of range: 0 (the frame's own size) or {MIN_SIZE}..{MAX_SIZE}")
         self.class_names: list[str] = self.meta["class_names"]
         # Normalisation folded into one multiply-add on 0..255 values, in BGR order to skip a copy.
         mean, std = np.array(self.meta["mean"], np.float32), np.array(self.meta["std"], np.float32)
@@ -68,6 +74,10 @@ class Segmenter:
         # host only resizes.
         self.e2e = is_e2e(self.meta)
         self.precision = self.meta.get("precision", "fp32")
+        # Where the graph does not fix its class count (e2e labels, a dynamic channel dim), a label
+        # beyond the palette must be caught here rather than as an IndexError in the overlay.
+        channels = self.session.get_outputs()[0].shape[1] if not self.e2e else None
+        self._check_labels = not isinstance(channels, int)
         # On CUDA, IO binding lets ORT reuse its device buffers instead of allocating per call.
         self._binding = self.session.io_binding() if self.provider in ("cuda", "tensorrt") else None
 
@@ -83,18 +93,27 @@ class Segmenter:
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """The model's output for a preprocessed batch: logits, or labels for an e2e model."""
-        if self._binding is None:
-            return self.session.run([self.output_name], {self.input_name: x})[0]
-        b = self._binding
-        b.bind_cpu_input(self.input_name, x)
-        b.bind_output(self.output_name)
-        self.session.run_with_iobinding(b)
-        return b.copy_outputs_to_cpu()[0]
+        try:
+            if self._binding is None:
+                return self.session.run([self.output_name], {self.input_name: x})[0]
+            b = self._binding
+            b.bind_cpu_input(self.input_name, x)
+            b.bind_output(self.output_name)
+            self.session.run_with_iobinding(b)
+            return b.copy_outputs_to_cpu()[0]
+        except Exception as e:  # ORT raises its own types; out of memory is the usual one at large sizes
+            shape = "x".join(map(str, x.shape))
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            hint = "; try a smaller --imgsz" if any(w in msg.lower() for w in ("alloc", "memory")) else ""
+            raise SegError(f"ONNX Runtime failed on a {shape} input to {self.path}: {msg}{hint}") from None
 
     def postprocess(self, logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """Argmax at the model size (done in the graph by e2e models), then nearest-neighbour
         back to the frame size (H, W): resizing labels instead of 21 logit planes costs 1/21."""
         labels = logits[0] if self.e2e else logits[0].argmax(0).astype(np.uint8)
+        if self._check_labels and labels.size and labels.max() >= len(self.palette_bgr):
+            raise SegError(f"{self.path} predicted class {int(labels.max())}, beyond the "
+                           f"{len(self.palette_bgr)} classes of its metadata")
         if labels.shape != tuple(size):
             labels = cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
         return labels

@@ -31,14 +31,39 @@ OPT_LEVELS = {
 }
 
 
-def optimized_cache_path(model_path: str | os.PathLike, opt_level: str = "all") -> Path:
-    """Where ``save_optimized`` keeps the optimised graph of ``model_path``: keyed by the file's
-    size and mtime, the ORT version and the level, since an ``all``-level graph holds kernels
-    laid out for this CPU and this ORT build."""
+def user_cache_dir() -> Path:
+    """seg's per-user cache: ``$SEG_CACHE_DIR``, else ``$XDG_CACHE_HOME/seg``, else ``~/.cache/seg``."""
+    if os.environ.get("SEG_CACHE_DIR"):
+        return Path(os.environ["SEG_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seg"
+
+
+def _cache_name(model_path: str | os.PathLike, opt_level: str) -> str:
+    # Keyed by the file's identity (path, size, mtime), the ORT version and the level: an
+    # `all`-level graph holds kernels laid out for this CPU and this ORT build.
     p = Path(model_path)
     st = p.stat()
     key = hashlib.sha1(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}|{ort.__version__}|{opt_level}".encode()).hexdigest()[:12]
-    return p.parent / ".ort-cache" / f"{p.stem}.{key}.onnx"
+    return f"{p.stem}.{key}.onnx"
+
+
+def optimized_cache_path(model_path: str | os.PathLike, opt_level: str = "all") -> Path:
+    """Where ``save_optimized`` keeps the optimised graph of ``model_path``: ``<model dir>/.ort-cache/``,
+    or seg's user cache folder when the model's folder is read-only (usual on edge devices)."""
+    name = _cache_name(model_path, opt_level)
+    beside = Path(model_path).parent / ".ort-cache"
+    for folder in (beside, user_cache_dir() / "ort"):
+        if (folder / name).is_file():
+            return folder / name
+    for folder in (beside, user_cache_dir() / "ort"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK | os.X_OK):
+            return folder / name
+    raise SegError(f"cannot save the optimised graph: neither {beside} nor {user_cache_dir() / 'ort'} is writable "
+                   "(set SEG_CACHE_DIR to a writable folder, or leave out --save-optimized)")
 
 
 def _options(name: str, fp16: bool, cache_dir: Path) -> dict:
@@ -63,7 +88,10 @@ def _try(path: str, name: str, opts: ort.SessionOptions, fp16: bool, cache_dir: 
         return None
     if name != "cpu":
         if name == "tensorrt":
-            cache_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                cache_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise SegError(f"cannot create the TensorRT engine cache {cache_dir}: {e.strerror or e}") from None
         try:
             ort.preload_dlls()  # CUDA/cuDNN from nvidia-* wheels, when present
         except Exception:
@@ -116,7 +144,6 @@ def create_session(
             path = str(cached)  # already optimised for this machine and ORT version
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         else:
-            cached.parent.mkdir(parents=True, exist_ok=True)
             # ORT writes the file while building the session; a crash there leaves only a
             # temp name, which the next start ignores.
             tmp = cached.with_name(f".{cached.name}.tmp-{os.getpid()}")
@@ -134,7 +161,7 @@ def create_session(
             sess = _try(path, name, opts, fp16, Path(cache_dir))
             if sess is not None:
                 if opts.optimized_model_filepath and Path(opts.optimized_model_filepath).is_file():
-                    os.replace(opts.optimized_model_filepath, optimized_cache_path(path, opt_level))
+                    os.replace(opts.optimized_model_filepath, cached)
                 return sess, name
         working = [n for n in AUTO_ORDER if n == "cpu" or _try(path, n, opts, fp16, Path(cache_dir)) is not None]
         raise SegError(f"provider {provider} is not usable on this machine; available: {', '.join(working)}")

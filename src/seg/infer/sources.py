@@ -22,6 +22,10 @@ from seg.errors import SegError  # noqa: E402
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # we report unreadable files ourselves
 
+# How long a live source may take to connect, and to deliver each frame, before seg gives up on
+# it (OpenCV's FFmpeg default is 30 s of silence). `seg run --timeout` changes it.
+DEFAULT_TIMEOUT_S = 10.0
+
 
 def to_bgr8(img: np.ndarray) -> np.ndarray | None:
     """Any image OpenCV reads (grey, BGRA, 16-bit, float) as BGR uint8; None if unsupported."""
@@ -52,6 +56,7 @@ class Source:
 
     def __init__(self) -> None:
         self.skipped = 0
+        self.skipped_paths: list[Path] = []  # image files that could not be read
         self.warnings: list[str] = []
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
@@ -62,19 +67,36 @@ class Source:
 
 
 class VideoSource(Source):
-    """A video file or a live camera/stream (``live=True``: index, /dev/videoN or URL)."""
+    """A video file or a live camera/stream (``live=True``: index, /dev/videoN or URL).
+
+    A live source gets ``timeout`` seconds to connect and to deliver each frame (OpenCV's
+    FFmpeg backend honours both for streams); one that stops sending ends the run with a
+    warning, one that never sends is an error.
+    """
 
     is_video = True
 
-    def __init__(self, spec: str | int, live: bool = False):
+    def __init__(self, spec: str | int, live: bool = False, timeout: float = DEFAULT_TIMEOUT_S):
         super().__init__()
-        self.spec, self.is_live = spec, live
-        if not live and not Path(str(spec)).is_file():
-            raise SegError(f"video {spec} does not exist")
-        self.cap = cv2.VideoCapture(spec)
+        self.spec, self.is_live, self.timeout = spec, live, timeout
+        if not live:
+            p = Path(str(spec))
+            if p.is_dir():
+                raise SegError(f"video {spec} is a folder (use --folder for a folder of images)")
+            if not p.is_file():
+                raise SegError(f"video {spec} does not exist")
+        ms = int(timeout * 1000)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms] if live else []
+        # OpenCV logs its own "[ERROR:0@...] camera index out of range" lines; we say it in one line.
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        try:
+            self.cap = cv2.VideoCapture(spec, cv2.CAP_ANY, params)
+        finally:
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         if not self.cap.isOpened():
             what = "camera or stream" if live else "video"
-            raise SegError(f"cannot open {what} {spec}" + ("" if live else " (not a video OpenCV can decode?)"))
+            why = f" (nothing within {timeout:g} s, or no such device)" if live else " (not a video OpenCV can decode?)"
+            raise SegError(f"cannot open {what} {spec}{why}")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and fps > 0 and fps < 1000 else None
         n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -89,7 +111,13 @@ class VideoSource(Source):
                 break
             yield f"{self.stem}_{i:06d}", frame
             i += 1
-        if self.count is not None and i < self.count:
+        if self.is_live:
+            if i == 0:
+                self.warnings.append(f"no frame from {self.spec} within {self.timeout:g} s")
+            else:
+                self.warnings.append(f"{self.spec} stopped sending after {i} frames (closed, or nothing for "
+                                     f"{self.timeout:g} s: --timeout)")
+        elif self.count is not None and i < self.count:
             self.warnings.append(f"video {self.spec} stopped decoding after {i} of {self.count} frames (truncated or corrupt)")
         elif i == 0:
             self.warnings.append(f"no frame could be decoded from {self.spec}")
@@ -105,24 +133,33 @@ class ImageSource(Source):
         super().__init__()
         self.paths, self.stem, self.count = paths, stem, len(paths)
         self.root = root if root is not None else Path(os.path.commonpath([str(p.parent) for p in paths]))
-
-    def name(self, p: Path) -> str:
-        """Output name: the path below the root, '/' -> '_', without suffix (a/b.jpg -> a_b)."""
-        return str(p.relative_to(self.root).with_suffix("")).replace(os.sep, "_")
+        self.names = _output_names(paths, self.root)
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
-        for p in self.paths:
+        for p, name in zip(self.paths, self.names):
             img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
             frame = None if img is None else to_bgr8(img)
             if frame is None:
                 self.skipped += 1
+                self.skipped_paths.append(p)
                 self.warnings.append(f"skipped {p}: not a readable image")
                 continue
-            yield self.name(p), frame
+            yield name, frame
+
+
+def _output_names(paths: list[Path], root: Path) -> list[str]:
+    """One output name per input: the path below ``root`` with '/' -> '_' and no suffix
+    (a/b.jpg -> a_b); where two inputs would share a name (x.jpg, x.png) each keeps its suffix
+    (x_jpg, x_png), so no output overwrites another."""
+    stems = [str(p.relative_to(root).with_suffix("")).replace(os.sep, "_") for p in paths]
+    taken = {s for s in stems if stems.count(s) > 1}
+    return [f"{s}_{p.suffix.lstrip('.')}" if s in taken else s for s, p in zip(stems, paths)]
 
 
 def folder_source(folder: str | os.PathLike, recursive: bool = False) -> ImageSource:
     root = Path(folder)
+    if root.is_file():
+        raise SegError(f"folder {root} is a file (use --video for a video, --images for a glob)")
     if not root.is_dir():
         raise SegError(f"folder {root} does not exist")
     files = sorted(p for p in (root.rglob("*") if recursive else root.iterdir()) if p.is_file() and not p.name.startswith("."))
@@ -141,3 +178,31 @@ def glob_source(pattern: str) -> ImageSource:
 def camera_spec(source: str) -> str | int:
     """'0' -> camera index 0; '/dev/video2', 'rtsp://...', 'http://...' as they are."""
     return int(source) if source.isdigit() else source
+
+
+def source_stem(video: str | os.PathLike | None = None, source: str | None = None,
+                folder: str | os.PathLike | None = None, images: str | None = None) -> str:
+    """The name a source's outputs are filed under, known before the source is opened."""
+    if video is not None:
+        return Path(video).stem
+    if source is not None:
+        return "camera"
+    if folder is not None:
+        return Path(folder).resolve().name
+    return Path(str(images)).parent.name or "images"
+
+
+def open_source(video: str | os.PathLike | None = None, source: str | None = None,
+                folder: str | os.PathLike | None = None, images: str | None = None, recursive: bool = False,
+                timeout: float = DEFAULT_TIMEOUT_S) -> Source:
+    """Exactly one of a video file, a camera/stream (index, /dev/videoN, URL), a folder or a glob."""
+    given = [x for x in (video, source, folder, images) if x is not None]
+    if len(given) != 1:
+        raise SegError("pass exactly one of --video, --source, --folder, --images")
+    if video is not None:
+        return VideoSource(str(video))
+    if source is not None:
+        return VideoSource(camera_spec(source), live=True, timeout=timeout)
+    if folder is not None:
+        return folder_source(folder, recursive)
+    return glob_source(str(images))

@@ -35,20 +35,56 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> None:
         torch.save({"format": FORMAT, **ckpt}, tmp)
 
 
+REQUIRED = ("model", "num_classes", "state_dict")
+
+
 def read_checkpoint(path: str | os.PathLike, expect_model: str | None = None) -> dict[str, Any]:
     """Load a checkpoint dict (on the CPU), checking that it is seg's and, optionally, its model."""
+    import pickle
+    import warnings
+
     path = Path(path)
+    if path.is_dir():
+        raise SegError(f"checkpoint {path} is a folder, not a file")
     if not path.is_file():
         raise SegError(f"checkpoint {path} does not exist")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before failing in its own words
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # zip, pickle and torch errors all mean the same to the user
-        raise SegError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        if isinstance(e, pickle.UnpicklingError) and "weights only" in str(e).lower():
+            # Not "re-run with weights_only=False" (torch's advice): that would run the file's code.
+            # torch cannot tell garbage from a pickle of arbitrary objects here ("Unsupported operand").
+            raise SegError(f"cannot read checkpoint {path}: it is corrupt, or holds Python objects that a safe "
+                           "(weights-only) load refuses") from None
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise SegError(f"cannot read checkpoint {path} (truncated or not a checkpoint): {type(e).__name__}: {first}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise SegError(f"{path} is not a seg checkpoint (no '{FORMAT}' format tag)")
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise SegError(f"checkpoint {path} is incomplete: it has no {', '.join(repr(k) for k in missing)}")
     if expect_model is not None and ckpt["model"] != expect_model:
         raise SegError(f"checkpoint {path} holds a {ckpt['model']} model, not {expect_model}")
     return ckpt
+
+
+def state_dict_mismatch(model: nn.Module, state: dict[str, Any], limit: int = 3) -> str:
+    """What keeps ``state`` from loading into ``model``, in one line: the first missing and
+    unexpected keys and shape mismatches (torch's own message spans dozens of lines)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+
+    def part(what: str, items: list[str]) -> str:
+        more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+        return f"{len(items)} {what}: {', '.join(items[:limit])}{more}"
+
+    parts = [part(w, i) for w, i in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)) if i]
+    return "; ".join(parts) or "unknown mismatch"
 
 
 def load_checkpoint(path: str | os.PathLike, expect_model: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
@@ -62,9 +98,10 @@ def load_checkpoint(path: str | os.PathLike, expect_model: str | None = None) ->
     # The weights come from the checkpoint: never fetch ImageNet weights to overwrite them.
     options = {k: v for k, v in ckpt.get("model_options", {}).items() if k != "backbone_weights"}
     model = get_model(name, num_classes=ckpt["num_classes"], **options)
+    state = ckpt["state_dict"] if isinstance(ckpt["state_dict"], dict) else {}
     try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise SegError(f"checkpoint {path} does not fit {name}: {str(e).splitlines()[0]}") from None
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise SegError(f"checkpoint {path} does not fit {name}: {state_dict_mismatch(model, state)}") from None
     info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer", "scaler")}
     return model.eval(), info

@@ -30,6 +30,7 @@ from torch import nn
 from seg.errors import SegError
 from seg.models._blocks import pad_to_multiple
 from seg.models._registry import register_model
+from seg.models.checkpoint import state_dict_mismatch
 
 STRIDE = 32
 
@@ -73,15 +74,11 @@ def load_backbone_weights(backbone: nn.Module, weights: str | os.PathLike) -> No
     state = {k.removeprefix("backbone."): v for k, v in state.items() if not k.startswith("fc.")}
     try:
         result = backbone.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # shape mismatches raise even when strict=False
-        first = str(e).split("\n\t")[1] if "\n\t" in str(e) else str(e)
-        raise SegError(f"backbone weights {weights} do not fit ResNet-50: {first}") from None
-    if result.missing_keys or result.unexpected_keys:
-        bad = (result.missing_keys or result.unexpected_keys)[0]
-        raise SegError(
-            f"backbone weights {weights} do not fit ResNet-50: {len(result.missing_keys)} missing "
-            f"and {len(result.unexpected_keys)} unexpected keys (first: {bad!r})"
-        )
+        bad = bool(result.missing_keys or result.unexpected_keys)
+    except RuntimeError:  # shape mismatches raise even when strict=False
+        bad = True
+    if bad:
+        raise SegError(f"backbone weights {weights} do not fit ResNet-50: {state_dict_mismatch(backbone, state)}")
 
 
 class ResNetFCN(nn.Module):

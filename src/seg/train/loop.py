@@ -91,12 +91,6 @@ def auto_crop_size(ds: VOCSegmentation, sample: int = 50) -> int:
     return int(min(512, max(64, statistics.median(min(s) for s in _image_sizes(ds, sample)) // 32 * 32)))
 
 
-def image_size(ds: VOCSegmentation, sample: int = 50) -> int:
-    """The median long side of the first images: the size to feed the model at inference
-    (exported as ``seg.imgsz``, ``seg run``'s default)."""
-    return int(statistics.median(max(s) for s in _image_sizes(ds, sample)))
-
-
 def class_weights(counts: np.ndarray, mode: str) -> torch.Tensor | None:
     """Loss weights from training-set pixel counts (void excluded).
 
@@ -147,7 +141,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, num_cla
     model.eval()
     cm = ConfusionMatrix(num_classes)
     with _progress(progress) as bar:
-        task = bar.add_task("eval", total=len(loader))
+        task = bar.add_task("eval", total=len(loader), info="")  # the bar's columns read task.fields["info"]
         for image, target in loader:
             image = image.to(device, non_blocking=True)
             if channels_last:
@@ -157,6 +151,25 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, num_cla
     mat = _all_reduce(torch.from_numpy(cm.mat).to(device))
     cm.mat = mat.cpu().numpy()
     return cm.compute()
+
+
+@torch.no_grad()
+def _forward_s(model: nn.Module, ds: VOCSegmentation, device: torch.device, channels_last: bool) -> float:
+    """Seconds of one evaluation forward pass on the first image of ``ds`` (after a warm-up one)."""
+    image, _ = ds[0]
+    x = image[None].to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    model.eval()
+    model(x)  # the first call builds kernels
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t = time.perf_counter()
+    model(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    model.train()
+    return time.perf_counter() - t
 
 
 def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str = "val", year: str = "2007",
@@ -247,20 +260,23 @@ def plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def train(cfg: TrainConfig, progress: bool | None = None, log=print) -> dict[str, Any]:
+def train(cfg: TrainConfig, progress: bool | None = None, log=print, started: float | None = None) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.data``; write ``<out>/<model>/``; return results.json's dict.
 
     Files: ``last.pt`` every epoch and ``best.pt`` on a better val mIoU (atomic writes),
     ``metrics.jsonl`` (one line per epoch), ``curves.png`` and ``results.json``.
+    ``started``: ``time.perf_counter()`` when the command began (the CLI passes it), so that a
+    time budget also covers start-up; default now.
     """
+    started = time.perf_counter() if started is None else started
     cfg = resolve(cfg)
     rank, world, local_rank = _dist_info()
     device = resolve_device(cfg.device, local_rank)
     if world == 1 or dist.is_initialized():
-        return _train(cfg, rank, world, local_rank, device, progress, log)
+        return _train(cfg, rank, world, local_rank, device, progress, log, started)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
-        results = _train(cfg, rank, world, local_rank, device, progress, log)
+        results = _train(cfg, rank, world, local_rank, device, progress, log, started)
         dist.barrier()  # no rank may exit (and tear down its gloo/NCCL threads) while rank 0 still writes
         return results
     finally:
@@ -268,7 +284,7 @@ def train(cfg: TrainConfig, progress: bool | None = None, log=print) -> dict[str
 
 
 def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: torch.device, progress: bool | None,
-           log) -> dict[str, Any]:
+           log, started: float) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     main = rank == 0
@@ -314,7 +330,8 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         if start_epoch >= cfg.epochs:
             raise SegError(f"{run_dir / 'last.pt'} already completed {start_epoch} epochs; raise --epochs to go on")
 
-    weights = class_weights(train_ds.label_counts(), cfg.class_weights)
+    # Counting labels reads every mask: only when the loss needs the counts.
+    weights = class_weights(train_ds.label_counts(), cfg.class_weights) if cfg.class_weights != "none" else None
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device), ignore_index=IGNORE_INDEX)
     net: nn.Module = model
     if world > 1:
@@ -339,17 +356,44 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         f"{'%d epochs' % cfg.epochs if cfg.epochs < UNLIMITED_EPOCHS else 'no epoch limit'}"
         f"{', time budget %g min' % cfg.time_budget_min if budget_s else ''} -> {run_dir}")
 
-    t_start = time.perf_counter() - elapsed0
-    last_eval_s, stop_reason, epoch = 0.0, "epochs", start_epoch
+    # A time budget is wall-clock from the command's start (imports and data scanning included) to
+    # results.json. Before each iteration: does it still fit, with the evaluation and the checkpoint
+    # writing that must follow it? Until the first evaluation has been timed, its cost is one timed
+    # forward pass (fp32, as evaluation runs) per val image, so even the first epoch stops in time.
+    t_start = started - elapsed0
+    stop_reason, epoch = "epochs", start_epoch
+    val_local = len(range(rank, len(val_ds), world))
+    eval_s: float | None = None  # measured at the first evaluation
+    # + image decoding and the loader's worker start-up: 20% and half a second, measured on the U-Nets.
+    eval_guess_s = 1.2 * val_local * _forward_s(model, val_ds, device, channels_last) + 0.5 if budget_s else 0.0
+    # last.pt + best.pt hold the weights and AdamW's two moments (3 x 4 bytes a parameter) at a
+    # conservative 500 MB/s, plus ~1 s for the first curves.png (matplotlib's import); measured after epoch 1.
+    save_s = 1.0 + 2 * 12 * sum(p.numel() for p in model.parameters()) / 5e8
+    run_iters, run_iter_s = 0, 0.0  # iterations of this process and their total seconds
+    sizes = _image_sizes(train_ds)
     ckpt_common = {"model": cfg.model, "model_options": model_options(cfg), "num_classes": NUM_CLASSES,
                    "class_names": list(VOC_CLASSES), "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
-                   "image_size": image_size(train_ds)}
+                   "image_size": int(statistics.median(max(sz) for sz in sizes))}
 
-    def progress_now() -> float:
+    def iter_s() -> float:
+        return run_iter_s / run_iters if run_iters else 0.0
+
+    def tail_s() -> float:
+        """Seconds an epoch's end takes: evaluation plus checkpoint/plot writing."""
+        return (eval_guess_s if eval_s is None else eval_s) + save_s
+
+    def schedule_progress() -> float:
+        """Where the LR schedule stands: iterations done / planned or, with a budget, the share of
+        the training time used (the budget less the epoch-end work), whichever is further."""
         p = iteration / total_iters
         if budget_s:
-            p = max(p, (time.perf_counter() - t_start) / budget_s)
-        return p
+            p = max(p, (time.perf_counter() - t_start) / max(1e-9, budget_s - tail_s()))
+        return min(p, 1.0)
+
+    def out_of_budget() -> bool:
+        """Would one more iteration overrun the budget? (Never before this process's first one:
+        every run leaves a checkpoint.)"""
+        return bool(budget_s) and run_iters > 0 and time.perf_counter() - t_start + iter_s() + tail_s() >= budget_s
 
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         # Every random choice of an epoch derives from (seed, epoch): a resumed run replays the
@@ -363,14 +407,14 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         with _progress(progress) as bar:
             task = bar.add_task(f"epoch {epoch}", total=iters_per_epoch, info="")
             for image, target in train_loader:
-                flags = torch.tensor([progress_now(), 0.0], device=device)
-                if budget_s and time.perf_counter() - t_start + last_eval_s >= budget_s:
-                    flags[1] = 1.0
-                _all_reduce(flags, dist.ReduceOp.MAX if world > 1 else None)
-                if flags[1] > 0:
+                t_iter = time.perf_counter()
+                # One decision for all ranks (MAX): a rank that stops alone would hang the others.
+                state = torch.tensor([schedule_progress(), float(out_of_budget())], device=device)
+                _all_reduce(state, dist.ReduceOp.MAX if world > 1 else None)
+                if state[1] > 0:
                     out_of_time = True
                     break
-                factor = lr_factor(float(flags[0]), cfg.schedule, cfg.warmup)
+                factor = lr_factor(float(state[0]), cfg.schedule, cfg.warmup)
                 for g in optimizer.param_groups:
                     g["lr"] = g["base_lr"] * factor
                 image = image.to(device, non_blocking=True)
@@ -389,6 +433,7 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
                 scaler.update()
                 iteration += 1
                 loss_sum += loss.item() * image.shape[0]
+                run_iters, run_iter_s = run_iters + 1, run_iter_s + time.perf_counter() - t_iter
                 seen += image.shape[0]
                 rate = seen * world / (time.perf_counter() - t_epoch)
                 bar.update(task, advance=1, info=f"loss {loss_sum / seen:.3f}  {rate:.1f} img/s")
@@ -405,7 +450,7 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
             break
         t_eval = time.perf_counter()
         metrics = evaluate(model, val_loader, device, NUM_CLASSES, channels_last, progress=progress)
-        last_eval_s = time.perf_counter() - t_eval
+        eval_s = time.perf_counter() - t_eval
         row = {"epoch": epoch, "iteration": iteration, "train_loss": loss_sum / seen,
                "val_miou": metrics.miou, "val_pixel_acc": metrics.pixel_acc, "val_mean_class_acc": metrics.mean_class_acc,
                "lr": optimizer.param_groups[0]["lr"], "images_per_s": seen * world / train_s,
@@ -414,6 +459,7 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         improved = best is None or metrics.miou > best["val_miou"]
         if improved:
             best = {**row, "per_class_iou": metrics.as_dict(VOC_CLASSES)["iou"]}
+        t_save = time.perf_counter()
         if main:
             ckpt = {**ckpt_common, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scaler": scaler.state_dict(), "epoch": epoch, "iteration": iteration, "elapsed_s": row["elapsed_s"],
@@ -424,10 +470,12 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
             with open(run_dir / "metrics.jsonl", "a" if epoch > 1 else "w") as f:
                 f.write(json.dumps(row) + "\n")
             plot_curves(history, run_dir / "curves.png")
+        save_s = time.perf_counter() - t_save
         say(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  val mIoU {metrics.miou:.4f}  "
             f"pixel acc {metrics.pixel_acc:.4f}  {row['images_per_s']:.1f} img/s  lr {row['lr']:.2e}  "
             f"{row['elapsed_s'] / 60:.1f} min{'  *best*' if improved else ''}")
-        if out_of_time or (budget_s and time.perf_counter() - t_start >= budget_s):
+        stop = torch.tensor([float(out_of_time or out_of_budget())], device=device)
+        if _all_reduce(stop, dist.ReduceOp.MAX if world > 1 else None).item() > 0:
             stop_reason = "time_budget"
             break
         if cfg.patience and epoch - best["epoch"] >= cfg.patience:
