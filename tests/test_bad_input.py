@@ -113,7 +113,7 @@ NUMERIC = [
 @pytest.mark.parametrize("cmd, option, value", [(c, o, v) for c, o, vs in NUMERIC for v in vs])
 def test_numbers_out_of_range_are_usage_errors(cli, tripwires, files, synth_root, tmp_path, cmd, option, value):
     code, out, err = cli(*base_args(cmd, files, synth_root, tmp_path), option, value)
-    assert_one_line_error(code, err, 2, f"'{option}'", f"--help")
+    assert_one_line_error(code, err, 2, f"'{option}'", "--help")
     assert out == "" and not (tmp_path / "runs").exists() and not (tmp_path / "d").exists()
 
 

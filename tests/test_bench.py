@@ -79,7 +79,7 @@ def test_csv_markdown_and_plot(bench_outputs):
 
 def test_no_models_says_how_to_get_them(cli, tmp_path):
     code, _, err = cli("bench", "--runs-dir", tmp_path, "--models", "unet")
-    assert code == 1 and "no trained models" in err and "--random-init" in err and "seg demo" in err
+    assert code == 1 and "no models to bench" in err and "--random-init" in err and "seg demo" in err and ".onnx" in err
 
 
 @pytest.mark.parametrize("args, message", [

@@ -18,6 +18,7 @@ def test_help_shows_computed_defaults(cli, monkeypatch):
     """Rich reads "[default: ...]" as a markup tag and would drop it from the help text."""
     monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = cli("export", "--help")
+    out = " ".join(out.split())  # click wraps help text at 80 columns
     assert code == 0 and "[default: <runs>/<model>/best.pt]" in out and "[default: the checkpoint's training data]" in out
 
 
@@ -56,3 +57,17 @@ def test_data_and_classes_do_not_import_torch():
     code = "import sys, seg, seg.classes, seg.data, seg.data.synth, seg.data.download; print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "False"
+
+
+def test_the_cli_names_the_registered_models_without_importing_them():
+    from seg.cli import MODEL_NAMES
+    from seg.models import MODELS
+
+    assert MODEL_NAMES == tuple(MODELS)
+
+
+def test_the_cli_provider_choices_are_the_sessions():
+    from seg.cli import PROVIDER_CHOICES
+    from seg.infer.session import AUTO_ORDER
+
+    assert PROVIDER_CHOICES == ("auto", *AUTO_ORDER)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -180,8 +181,8 @@ def test_cli_opset_the_exporter_cannot_produce(cli, tmp_path, opset):
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "fcn8s", "--random-init"], "unknown model 'fcn8s'"),
-    ([], "pass either --model NAME or --all"),
-    (["--model", "unet", "--all"], "pass either --model NAME or --all"),
+    ([], "pass either --model NAME, --all or --onnx FILE.onnx"),
+    (["--model", "unet", "--all"], "pass either --model NAME, --all or --onnx FILE.onnx"),
     (["--model", "unet", "--random-init", "--out", "x.pt"], "must end in .onnx"),
 ])
 def test_cli_bad_arguments(cli, tmp_path, args, message):
@@ -195,3 +196,33 @@ def test_cli_no_verify_still_writes_a_checked_file(cli, tmp_path):
     meta = from_props(session(tmp_path / "s.onnx").get_modelmeta().custom_metadata_map)
     assert "verification" not in meta and meta["weights"] == "random-init"
     shutil.rmtree(tmp_path)
+
+
+def test_eval_of_the_onnx_file_matches_its_checkpoint(cli, trained_runs, synth_root, tmp_path):
+    """`seg eval --model x.onnx` (ONNX Runtime, numpy preprocessing) = `seg eval --checkpoint` (PyTorch)."""
+    onnx_path = tmp_path / "m.onnx"
+    ckpt = trained_runs / "baseline_fcn" / "best.pt"
+    assert cli("export", "--model", "baseline_fcn", "--checkpoint", ckpt, "--out", onnx_path, "--no-verify")[0] == 0
+    assert cli("eval", "--checkpoint", ckpt, "--data", synth_root, "--json", tmp_path / "a.json")[0] == 0
+    assert cli("eval", "--model", onnx_path, "--data", synth_root, "--provider", "cpu", "--json", tmp_path / "b.json")[0] == 0
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert a["model"] == b["model"] == "baseline_fcn" and a["pixels"] == b["pixels"]
+    assert abs(a["miou"] - b["miou"]) <= 1e-3 and abs(a["pixel_acc"] - b["pixel_acc"]) <= 1e-3
+    for name, iou in a["iou"].items():
+        assert (iou is None) == (b["iou"][name] is None) and (iou is None or abs(iou - b["iou"][name]) <= 1e-3)
+
+
+def test_eval_needs_exactly_one_of_checkpoint_and_model(cli, synth_root, tmp_path):
+    code, _, err = cli("eval", "--data", synth_root)
+    assert code == 1 and "pass either --checkpoint FILE.pt or --model FILE.onnx" in err
+
+
+def test_exported_output_dims_are_named_like_the_input(tmp_path):
+    import onnx
+
+    torch.manual_seed(0)
+    to_onnx(get_model("simple_unet"), tmp_path / "m.onnx", name="simple_unet", verify_shapes=((1, 3, 64, 64),),
+            simplify=False)
+    m = onnx.load(str(tmp_path / "m.onnx"), load_external_data=False)
+    dims = [d.dim_param or d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 21, "height", "width"]

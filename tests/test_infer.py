@@ -180,7 +180,8 @@ print(s.frames, 'torch' in sys.modules and sys.modules['torch'] is not None)
     (["--source", "/dev/video99"], 1, "cannot open camera or stream /dev/video99"),
     ([], 1, "pass exactly one of --video, --source, --folder, --images"),
     (["--video", "x.mp4", "--folder", "."], 1, "pass exactly one of"),
-    (["--video", "x.mp4", "--provider", "npu"], 1, "unknown provider 'npu'"),
+    (["--video", "x.mp4", "--provider", "npu"], 2, "'npu' is not one of auto, tensorrt, cuda, cpu"),
+    (["--video", "x.mp4", "--variant", "int4"], 2, "'int4' is not one of fp32, int8"),
 ])
 def test_bad_sources_and_options(cli, onnx_model, tmp_path, monkeypatch, args, code_, message):
     monkeypatch.chdir(tmp_path)

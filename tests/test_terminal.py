@@ -101,7 +101,7 @@ def test_bench_in_a_wide_terminal_shows_every_column(bench_args):
 
 
 def test_bench_piped_is_a_markdown_table_with_every_column(bench_args):
-    from seg.bench import COLUMNS
+    from seg.reporting import COLUMNS
 
     r = run_piped(*bench_args)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -109,3 +109,12 @@ def test_bench_piped_is_a_markdown_table_with_every_column(bench_args):
     assert header in r.stdout
     rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| baseline_fcn |")]
     assert len(rows) == 4 and all(ln.count("|") == len(COLUMNS) + 1 for ln in rows)
+
+
+@pytest.mark.parametrize("command", [(), ("models",), ("data",), ("data", "synth"), ("data", "voc2007"), ("train",),
+                                     ("eval",), ("export",), ("run",), ("info",), ("bench",), ("demo",)])
+def test_every_help_fits_80_columns(command):
+    """typer's boxed help cut option names and defaults ("--no-save-optim…") at 80 columns."""
+    code, out = run_in_terminal(*command, "--help", cols=80)
+    assert code == 0 and "Usage: seg" in out
+    assert "…" not in out and all(len(ln) <= 80 for ln in screen_lines(out)), out

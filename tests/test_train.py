@@ -247,13 +247,29 @@ def test_train_preset_moves_image_and_mask_together():
         assert valid.any() and (nearest[valid] == y[valid]).float().mean() > 0.85
 
 
+def run_group(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in its own process group and kill the whole group on timeout: torchrun's
+    workers outlive a killed launcher, and hung ranks would keep the cores."""
+    import signal
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def test_ddp_two_processes_on_cpu(synth_root, tmp_path):
     """torchrun with 2 gloo processes: rank 0 alone writes; metrics pool both ranks' val shards."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "seg.cli", "train", "--model", "baseline_fcn", "--data", str(synth_root), "--out", str(tmp_path / "runs"),
            "--epochs", "1", "--batch-size", "2", "--crop-size", "64", "--workers", "0", "--device", "cpu"]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    r = run_group(cmd, env, timeout=240)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     assert r.stdout.count("epoch   1") == 1  # logged once, by rank 0
     results = json.loads((tmp_path / "runs" / "baseline_fcn" / "results.json").read_text())
@@ -273,7 +289,7 @@ def test_ddp_with_a_time_budget_stops_all_ranks_together(synth_root, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "seg.cli", "train", "--model", "baseline_fcn", "--data", str(synth_root), "--out", str(tmp_path / "runs"),
            "--time-budget", "0.2", "--batch-size", "2", "--crop-size", "64", "--workers", "0", "--device", "cpu"]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+    r = run_group(cmd, env, timeout=180)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     results = json.loads((tmp_path / "runs" / "baseline_fcn" / "results.json").read_text())
     assert results["stopped_by"] == "time_budget" and results["epochs"] >= 1

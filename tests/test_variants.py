@@ -12,9 +12,12 @@ from hypothesis import strategies as st
 from seg.data import VOCSegmentation
 from seg.data.voc import read_image
 from seg.errors import SegError
-from seg.export import export_checkpoint, make_variant, variant_path
-from seg.export.quantize import Int8Config, normalise
-from seg.export.variants import read_meta
+from seg.export import export_checkpoint
+from seg.infer.preprocess import normalise
+from seg.layout import variant_path
+from seg.metadata import read_meta
+from seg.variants import make_variant
+from seg.variants.quantize import Int8Config
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +208,7 @@ def test_subpixel_weights_equal_a_transposed_conv(k, cin, cout, h, w, bias, seed
     import torch
     import torch.nn.functional as F
 
-    from seg.export.subpixel import subpixel_weights
+    from seg.variants.subpixel import subpixel_weights
 
     g = torch.Generator().manual_seed(seed)
     x, wt = torch.randn(2, cin, h, w, generator=g), torch.randn(cin, cout, k, k, generator=g)

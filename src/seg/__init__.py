@@ -1,8 +1,11 @@
 """seg: semantic segmentation from PyTorch training to fast ONNX inference at the edge.
 
-Importing ``seg`` is cheap and torch-free; ``seg.models``, ``seg.data`` and ``seg.train``
-import torch, ``seg.infer`` never does (it must run where only onnxruntime, OpenCV and
-numpy are installed).
+Two layers of install. ``pip install seg`` is the runtime: the modules in ``RUNTIME_MODULES``
+import and run with onnxruntime, onnx, OpenCV, numpy, typer, rich and Pillow alone (a test
+imports each with torch made unimportable, and CI runs the runtime tests in a venv without it).
+``pip install "seg[train]"`` adds the training side: ``seg.models``, ``seg.data.transforms``,
+``seg.train``, ``seg.export`` (PyTorch -> ONNX) and ``seg.demo``, which import torch. A runtime
+module never imports a training one.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -14,4 +17,16 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
-__all__ = ["SegError", "__version__"]
+RUNTIME_MODULES = (
+    "seg", "seg.cli", "seg.errors", "seg._io", "seg.tables", "seg.classes", "seg.metadata", "seg.layout",
+    "seg.metrics", "seg.machine", "seg.reporting", "seg.bench",
+    "seg.data", "seg.data.voc", "seg.data.folder", "seg.data.synth", "seg.data.download",
+    "seg.infer", "seg.infer.session", "seg.infer.preprocess", "seg.infer.segmenter", "seg.infer.sources",
+    "seg.infer.pipeline", "seg.infer.overlay", "seg.infer.masks", "seg.infer.display", "seg.infer.evaluate",
+    "seg.variants", "seg.variants.build", "seg.variants.quantize", "seg.variants.e2e", "seg.variants.subpixel",
+    "seg.variants.data",
+)
+# What the training extra adds; none of it may be imported by a runtime module.
+TRAINING_PACKAGES = ("torch", "torchvision", "onnxscript", "onnxslim", "matplotlib")
+
+__all__ = ["SegError", "__version__", "RUNTIME_MODULES", "TRAINING_PACKAGES"]

@@ -3,11 +3,15 @@
 Engines are timed *interleaved* (one run of each in turn, repeated), so a noisy machine slows
 them alike and the ratios hold. Accuracy goes through the very engine being timed, with the one
 ``seg.metrics`` implementation, on the val split at each image's own size.
+
+Torch is optional: without it (``pip install seg``, an edge box) the models are the exported
+.onnx files (by model name under the runs folder, or given as paths), missing variants are built
+from them with :mod:`seg.variants`, and the PyTorch rows are reported as skipped.
 """
 
 from __future__ import annotations
 
-import csv
+import importlib.util
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -16,24 +20,28 @@ from typing import Any, Callable
 
 import numpy as np
 
-from seg._io import atomic_path, write_json
 from seg.errors import NoCalibrationData, SegError
-from seg.metadata import parse_variant as _parse_variant
+from seg.layout import parse_variant, random_init_path, variant_name, variant_path
+from seg.metadata import is_e2e, read_meta
 from seg.metrics import ConfusionMatrix
-from seg.tables import Column, fmt, markdown
 
 ENGINES = ("onnxruntime", "torch")
-# ONNX variants (see seg.export.variants): CPUs get int8, GPUs fp16; e2e takes uint8 frames.
+# ONNX variants (see seg.variants): CPUs get int8, GPUs fp16; e2e takes uint8 frames.
 CPU_VARIANTS = ("fp32", "int8", "e2e", "e2e.int8")
 GPU_VARIANTS = ("fp32", "fp16", "e2e", "e2e.fp16")
+NO_TORCH = 'torch is not installed (PyTorch rows need the training extra: pip install "seg[train]")'
 
 
-def parse_variant(v: str) -> tuple[str, bool]:
-    """``"e2e.int8"`` -> ``("int8", True)``; ``"fp32"`` -> ``("fp32", False)``."""
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here, without importing it (torch takes seconds)."""
     try:
-        return _parse_variant(v)
-    except ValueError as e:
-        raise SegError(str(e)) from None
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked with sys.modules[module] = None
+        return False
+
+
+def have_torch() -> bool:
+    return installed("torch")
 
 
 @dataclass
@@ -41,10 +49,11 @@ class Entry:
     """One model's files and the engines built from them."""
 
     model: str
-    onnx_path: Path  # the fp32 export
-    weights: str  # "checkpoint" or "random-init"
-    torch_model: Any = None
+    onnx_path: Path  # the fp32 export the variants derive from
+    weights: str  # "checkpoint", "random-init", or what the file's metadata says
+    torch_model: Any = None  # the PyTorch model, when torch and its checkpoint are here
     variants: dict[str, Path] = field(default_factory=dict)  # variant name -> .onnx
+    checkpoint: bool = False  # variants can be exported from a checkpoint (else built from onnx_path)
 
 
 @dataclass
@@ -63,79 +72,135 @@ class Runner:
     variant: str = "fp32"
 
 
-def _export_variant(name: str, variant: str, runs: Path, out: Path, random_init: bool, data: Path | None,
-                    log: Callable[[str], None]) -> tuple[Path | None, str | None]:
-    """Export one variant for the bench; (path, None), or (None, why) when it cannot be made.
-
-    int8 calibrates on the checkpoint's training data; where that is not here, on ``--data``."""
-    from seg.export import export_checkpoint
-
-    precision, e2e = parse_variant(variant)
-    log(f"exporting {name} {variant} -> {out}")
-    calib = data if random_init else None
-    try:
-        try:
-            export_checkpoint(name, out=out, runs=runs, random_init=random_init, precision=precision, e2e=e2e,
-                              calib_data=calib)
-        except NoCalibrationData as e:
-            if data is None or calib is not None:
-                raise NoCalibrationData(e.why, option="--data DIR") from None
-            export_checkpoint(name, out=out, runs=runs, precision=precision, e2e=e2e, calib_data=data)
-    except SegError as e:
-        return None, str(e)  # reported once, with the results
-    return out, None
+def _entry_from_file(path: Path) -> Entry:
+    """An entry for an .onnx file given on the command line: a plain fp32 export (its variants are
+    looked for beside it), or a variant, benched as it is."""
+    meta = read_meta(path)
+    if "model" not in meta:
+        raise SegError(f"{path} is not a seg model: no seg.* metadata (export it with `seg export`)")
+    precision = meta.get("precision", "fp32")
+    variant = (f"e2e.{precision}" if precision != "fp32" else "e2e") if is_e2e(meta) else precision
+    return Entry(meta["model"], path, meta.get("weights", "?"), variants={variant: path})
 
 
-def resolve_entries(models: list[str], runs: Path, random_init: bool, log: Callable[[str], None]) -> list[Entry]:
-    """The fp32 ONNX file (exported from the checkpoint when missing or older) and the PyTorch
-    model of each model; untrained weights only with ``random_init`` (flagged in every row)."""
+def resolve_entries(models: list[str], runs: Path, random_init: bool, log: Callable[[str], None],
+                    torch_ok: bool | None = None) -> tuple[list[Entry], list[dict]]:
+    """(entries, skipped) for ``models``: names or .onnx paths.
+
+    With torch, a name means its checkpoint ``<runs>/<name>/best.pt`` (exported when the fp32 file
+    is missing or older) and its PyTorch model; untrained weights only with ``random_init``.
+    Without torch, a name means its exported ``<runs>/<name>/<name>.onnx``."""
+    torch_ok = have_torch() if torch_ok is None else torch_ok
+    entries, skipped = [], []
+    for name in models:
+        if name.endswith(".onnx") or Path(name).is_file():
+            if not Path(name).is_file():
+                raise SegError(f"model file {name} does not exist")
+            entries.append(_entry_from_file(Path(name)))
+        elif torch_ok:
+            entry = _torch_entry(name, runs, random_init, log)
+            if entry is not None:
+                entries.append(entry)
+        elif variant_path(runs, name).is_file():
+            e = _entry_from_file(variant_path(runs, name))
+            entries.append(Entry(name, e.onnx_path, e.weights, variants=e.variants))
+        else:
+            skipped.append({"model": name, "variant": "fp32", "reason": f"no exported model at {variant_path(runs, name)} "
+                            "(export it where the training extra is installed: seg export --model NAME)"})
+    if not entries:
+        where = "best.pt" if torch_ok else "<model>.onnx"
+        raise SegError(f"no models to bench under {runs}/<model>/{where} for {', '.join(models)}: train them "
+                       "(`seg train --model NAME --data DIR`, or `seg demo`), pass .onnx files with --models, "
+                       "or --random-init to bench untrained weights")
+    return entries, skipped
+
+
+def _torch_entry(name: str, runs: Path, random_init: bool, log: Callable[[str], None]) -> Entry | None:
     import torch
 
     from seg.export import export_checkpoint
+    from seg.layout import checkpoint_path
     from seg.models import check_model_name, get_model, load_checkpoint
 
-    entries = []
-    for name in models:
-        check_model_name(name)
-        ckpt = runs / name / "best.pt"
-        onnx_path = runs / name / f"{name}.onnx"
-        if ckpt.is_file():
-            if not onnx_path.is_file() or onnx_path.stat().st_mtime < ckpt.stat().st_mtime:
-                log(f"exporting {ckpt} -> {onnx_path}")
-                export_checkpoint(name, ckpt, onnx_path)
-            model, _ = load_checkpoint(ckpt)
-            entries.append(Entry(name, onnx_path, "checkpoint", model, {"fp32": onnx_path}))
-        elif random_init:
-            onnx_path = runs / "bench" / f"{name}.random.onnx"
-            if not onnx_path.is_file():
-                log(f"exporting untrained {name} -> {onnx_path}")
-                export_checkpoint(name, out=onnx_path, runs=runs, random_init=True)
-            torch.manual_seed(0)  # the same weights export_checkpoint(random_init=True) exported
-            entries.append(Entry(name, onnx_path, "random-init", get_model(name).eval(), {"fp32": onnx_path}))
-    if not entries:
-        raise SegError(f"no trained models under {runs}/<model>/best.pt for {', '.join(models)}: train them "
-                       "(`seg train --model NAME --data DIR`, or `seg demo`), or pass --random-init to bench untrained weights")
-    return entries
+    check_model_name(name)
+    ckpt = checkpoint_path(runs, name)
+    onnx_path = variant_path(runs, name)
+    if ckpt.is_file():
+        if not onnx_path.is_file() or onnx_path.stat().st_mtime < ckpt.stat().st_mtime:
+            log(f"exporting {ckpt} -> {onnx_path}")
+            export_checkpoint(name, ckpt, onnx_path)
+        model, _ = load_checkpoint(ckpt)
+        return Entry(name, onnx_path, "checkpoint", model, {"fp32": onnx_path}, checkpoint=True)
+    if random_init:
+        onnx_path = random_init_path(runs, name)
+        if not onnx_path.is_file():
+            log(f"exporting untrained {name} -> {onnx_path}")
+            export_checkpoint(name, out=onnx_path, runs=runs, random_init=True)
+        torch.manual_seed(0)  # the same weights export_checkpoint(random_init=True) exported
+        return Entry(name, onnx_path, "random-init", get_model(name).eval(), {"fp32": onnx_path}, checkpoint=True)
+    return None
+
+
+def _variant_file(entry: Entry, runs: Path, variant: str) -> Path:
+    precision, e2e = parse_variant(variant)
+    if entry.checkpoint and entry.weights == "checkpoint":
+        return variant_path(runs, entry.model, precision, e2e)
+    if entry.checkpoint:  # random-init
+        return random_init_path(runs, entry.model, variant)
+    return entry.onnx_path.with_name(variant_name(entry.onnx_path.name.removesuffix(".onnx"), precision, e2e))
+
+
+def _make_variant(entry: Entry, variant: str, runs: Path, out: Path, data: Path | None,
+                  log: Callable[[str], None]) -> str | None:
+    """Make one missing (or stale) variant; None, or why it cannot be made.
+
+    From a checkpoint: exported by seg.export, int8 calibrated on the checkpoint's training data or,
+    where that is not here, on ``--data``. From an .onnx file (no torch): built by seg.variants,
+    calibrated and guarded on ``--data`` (a VOC root or a folder of plain images)."""
+    precision, e2e = parse_variant(variant)
+    log(f"making {entry.model} {variant} -> {out}")
+    try:
+        if entry.checkpoint:
+            from seg.export import export_checkpoint
+
+            random_init = entry.weights == "random-init"
+            calib = data if random_init else None
+            try:
+                export_checkpoint(entry.model, out=out, runs=runs, random_init=random_init, precision=precision,
+                                  e2e=e2e, calib_data=calib)
+            except NoCalibrationData as e:
+                if data is None or calib is not None:
+                    raise NoCalibrationData(e.why, option="--data DIR") from None
+                export_checkpoint(entry.model, out=out, runs=runs, precision=precision, e2e=e2e, calib_data=data)
+        else:
+            from seg.variants import Int8Config, calibration_sets, make_variant
+
+            if data is None and precision == "int8":
+                raise NoCalibrationData("no --data to calibrate on", option="--data DIR")
+            calib, heldout = (calibration_sets(data, Int8Config().calib_n, need_calib=precision == "int8")
+                              if data is not None else (None, None))
+            make_variant(entry.onnx_path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, log=log)
+    except SegError as e:
+        return str(e)  # reported once, with the results
+    return None
 
 
 def add_variants(entry: Entry, variants: tuple[str, ...], runs: Path, data: Path | None,
                  log: Callable[[str], None]) -> list[dict]:
-    """Find or export each variant of ``entry``; return the ones that could not be made (e.g.
+    """Find or make each variant of ``entry``; return the ones that could not be made (e.g.
     int8 refused by its guardrail), which get no row."""
-    from seg.metadata import variant_path
-
     skipped = []
+    if set(entry.variants) - {"fp32"}:  # an .onnx variant given as a file: benched as it is
+        return skipped
     if "fp32" not in variants:
         entry.variants.pop("fp32", None)
     for v in variants:
         if v == "fp32":
             continue
-        precision, e2e = parse_variant(v)
-        path = (variant_path(runs, entry.model, precision, e2e) if entry.weights == "checkpoint"
-                else entry.onnx_path.with_name(f"{entry.model}.random.{v}.onnx"))
+        path = _variant_file(entry, runs, v)
         if not path.is_file() or path.stat().st_mtime < entry.onnx_path.stat().st_mtime:
-            path, reason = _export_variant(entry.model, v, runs, path, entry.weights == "random-init", data, log)
-            if path is None:
+            reason = _make_variant(entry, v, runs, path, data, log)
+            if reason is not None:
                 skipped.append({"model": entry.model, "variant": v, "reason": reason})
                 continue
         entry.variants[v] = path
@@ -147,7 +212,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _ort_runners(entry: Entry, providers: list[str]) -> list[Runner]:
-    from seg.export.quantize import labels_of, model_input
+    from seg.infer.preprocess import labels_of, model_input
     from seg.infer.session import create_session
     from seg.metadata import from_props
 
@@ -169,7 +234,7 @@ def _ort_runners(entry: Entry, providers: list[str]) -> list[Runner]:
 def _torch_runners(entry: Entry, torch_mod, meta: dict[str, Any], bf16: bool) -> list[Runner]:
     import copy
 
-    from seg.export.quantize import normalise
+    from seg.infer.preprocess import normalise
 
     mean, std = meta["mean"], meta["std"]
 
@@ -248,22 +313,24 @@ def bench(
         if p not in AUTO_ORDER:
             raise SegError(f"unknown provider {p!r}; choose from: {', '.join(AUTO_ORDER)}")
     torch_mod = None
+    skipped: list[dict] = []
     if "torch" in engines:
-        try:
+        if have_torch():
             import torch as torch_mod
-        except ImportError:
+        else:  # an edge install: the ONNX rows still run, the PyTorch ones are listed with the reason
             engines = tuple(e for e in engines if e != "torch")
+            skipped.append({"model": "all models", "variant": "torch", "reason": NO_TORCH})
     dataset = None
     if data is not None:
         from seg.data import VOCSegmentation
 
         dataset = VOCSegmentation(data, year, "val")
-    entries = resolve_entries(models, runs, random_init, log)
+    entries, missing = resolve_entries(models, runs, random_init, log)  # with torch installed: from checkpoints
+    skipped += missing
     if providers is None:
         providers = [create_session(entries[0].onnx_path, "auto")[1]]
     if variants is None:
         variants = default_variants(providers)
-    skipped: list[dict] = []
     if "onnxruntime" in engines:
         for entry in entries:
             skipped += add_variants(entry, variants, runs, data, log)
@@ -291,8 +358,6 @@ def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames
                  n_runs: int, warmup: int, dataset, on_progress) -> tuple[list[dict[str, Any]], bool]:
     """Time (interleaved) and score every runner of one model: (rows, interrupted). After Ctrl-C
     the runners timed at least once still get rows (``runs`` says how many), unscored."""
-    from seg.export.variants import read_meta
-    from seg.models import count_parameters, model_flops
 
     interrupted = False
     runners: list[Runner] = []
@@ -301,7 +366,7 @@ def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames
         meta = read_meta(entry.onnx_path)
         if "onnxruntime" in engines:
             runners += _ort_runners(entry, providers)
-        if "torch" in engines:
+        if "torch" in engines and entry.torch_model is not None:
             runners += _torch_runners(entry, torch_mod, meta, bf16)
         inputs = [r.feed(frames) for r in runners]
         times = [[] for _ in runners]
@@ -317,8 +382,7 @@ def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames
                 on_progress(f"{entry.model} run {i + 1}/{n_runs}")
     except KeyboardInterrupt:
         interrupted = True
-    params = count_parameters(entry.torch_model) if entry.torch_model is not None else None
-    gflops = model_flops(entry.model, *size) / 1e9
+    params, gflops = _size_of(entry, size)
     rows = []
     for r, ts in zip(runners, times):
         if not ts:
@@ -348,6 +412,19 @@ def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames
     return rows, interrupted
 
 
+def _size_of(entry: Entry, size: tuple[int, int]) -> tuple[int | None, float | None]:
+    """(parameters, GFLOPs at ``size``): counted on the PyTorch model where it is here, else from
+    what the export recorded (``seg.params``, ``seg.flops_per_pixel``), else unknown."""
+    if entry.torch_model is not None:
+        from seg.models import count_parameters, model_flops
+
+        return count_parameters(entry.torch_model), model_flops(entry.model, *size) / 1e9
+    meta = read_meta(entry.onnx_path)
+    fpp = meta.get("flops_per_pixel")
+    return (int(meta["params"]) if meta.get("params") else None,
+            float(fpp) * size[0] * size[1] / 1e9 if fpp else None)
+
+
 def _header(size, batch, n_runs, warmup, data, engines, providers) -> dict[str, Any]:
     from seg import __version__
     from seg.machine import machine_info
@@ -356,87 +433,3 @@ def _header(size, batch, n_runs, warmup, data, engines, providers) -> dict[str, 
         **machine_info(), "seg": __version__, "size": list(size), "batch": batch, "runs": n_runs, "warmup": warmup,
         "data": str(data) if data else None, "engines": list(engines), "providers": list(providers), "interrupted": False,
     }
-
-
-def write_outputs(result: dict[str, Any], json_path: Path | None = None, csv_path: Path | None = None,
-                  md_path: Path | None = None, plot_path: Path | None = None) -> None:
-    """The JSON (header + rows), CSV (rows), Markdown table and FPS-vs-mIoU plot."""
-    rows = result["rows"]
-    if json_path:
-        write_json(json_path, result)
-    if csv_path and rows:
-        with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-    if md_path:
-        with atomic_path(md_path) as tmp:
-            tmp.write_text(markdown_table(result) + "\n")
-    if plot_path and rows:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        # Colour = model, marker = engine and precision: 20+ points stay readable without labels.
-        fig, ax = plt.subplots(figsize=(9, 5))
-        models = list(dict.fromkeys(r["model"] for r in rows))
-        kinds = list(dict.fromkeys(f"{r['engine']} {row_label(r)}" for r in rows))
-        markers = "os^vDP*Xph<>"
-        for r in rows:
-            kind = f"{r['engine']} {row_label(r)}"
-            ax.scatter(r["fps"], r["miou"] if r["miou"] is not None else 0.0, s=40, color=f"C{models.index(r['model']) % 10}",
-                       marker=markers[kinds.index(kind) % len(markers)], alpha=0.85)
-        handles = [plt.Line2D([], [], color=f"C{i % 10}", marker="o", ls="", label=m) for i, m in enumerate(models)]
-        handles += [plt.Line2D([], [], color="grey", marker=markers[i % len(markers)], ls="", label=k) for i, k in enumerate(kinds)]
-        ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-        ax.grid(alpha=0.3)
-        ax.set(xlabel=f"FPS (batch {result['header']['batch']}, {result['header']['size'][0]}x{result['header']['size'][1]})",
-               ylabel="val mIoU", xscale="log", title="seg bench: speed vs accuracy")
-        fig.tight_layout()
-        with atomic_path(plot_path) as tmp:
-            fig.savefig(tmp, dpi=110)
-        plt.close(fig)
-
-
-def row_label(r: dict[str, Any]) -> str:
-    """``int8 e2e``, ``bf16+channels_last``: what ran, in a few characters."""
-    return r.get("variant", r["precision"]).replace("e2e.", "").replace("e2e", "fp32") + (" e2e" if r.get("e2e") else "")
-
-
-# One spec for the terminal table and the Markdown one. ``drop``: which go first when a terminal
-# is too narrow (highest first); Markdown and piped output always hold every column.
-COLUMNS = [
-    Column("model", lambda r: r["model"]),
-    Column("engine", lambda r: r["engine"]),
-    Column("precision", lambda r: row_label(r)),
-    Column("provider", lambda r: r["provider"], drop=5),
-    Column("weights", lambda r: r["weights"], drop=6),
-    Column("params", lambda r: fmt(r["params"] and r["params"] / 1e6, ".1f", "M"), right=True, drop=10),
-    Column("GFLOPs", lambda r: fmt(r["gflops"], ".1f"), right=True, drop=9),
-    Column("file MB", lambda r: fmt(r["file_mb"], ".1f"), right=True, drop=8),
-    Column("p50 ms", lambda r: f"{r['latency_ms_p50']:.1f}", right=True),
-    Column("p90 ms", lambda r: f"{r['latency_ms_p90']:.1f}", right=True, drop=7),
-    Column("p99 ms", lambda r: f"{r['latency_ms_p99']:.1f}", right=True, drop=4),
-    Column("FPS", lambda r: f"{r['fps']:.1f}", right=True),
-    Column("vs torch fp32", lambda r: fmt(r.get("speedup_vs_torch"), ".2f", "x"), right=True, drop=2),
-    Column("vs best torch", lambda r: fmt(r.get("speedup_vs_torch_best"), ".2f", "x"), right=True),
-    Column("mIoU", lambda r: fmt(r["miou"], ".3f"), right=True),
-    Column("pixel acc", lambda r: fmt(r["pixel_acc"], ".3f"), right=True, drop=3),
-]
-
-
-def markdown_table(result: dict[str, Any]) -> str:
-    h = result["header"]
-    lines = [
-        f"{h['cpu']}, {h['cores']} cores ({'/'.join(h['cpu_flags']) or '-'}), GPU: {h.get('gpu') or 'none'}; "
-        f"onnxruntime {h['onnxruntime']}, torch {h.get('torch', '-')} ({h.get('torch_threads', '-')} threads); "
-        f"input {h['batch']}x3x{h['size'][0]}x{h['size'][1]}, {h['runs']} timed runs after {h['warmup']} warm-up, "
-        f"engines interleaved; mIoU on {h['data'] or '-'} (val, full size)"
-        + ("; INTERRUPTED, partial" if h.get("interrupted") else ""),
-        "",
-        markdown(COLUMNS, result["rows"]),
-    ]
-    for sk in h.get("skipped", []):
-        lines.append(f"\n{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason') or 'could not be exported'}")
-    return "\n".join(lines)

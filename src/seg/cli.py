@@ -16,27 +16,38 @@ from typing import Callable, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from seg import __version__
 from seg._io import check_output_dir, check_output_file
 from seg.errors import SegError
+from seg.layout import VARIANTS
 from seg.metadata import MAX_SIZE, MIN_SIZE
 from seg.tables import Column, fmt, show
 
 _started = time.perf_counter()  # when this command began (reset by main): a training time budget counts from it
 
+# rich_markup_mode=None: click's plain help, which wraps every cell at the terminal's width; typer's
+# boxed rich help cut option names and defaults with an ellipsis at 80 columns.
 app = typer.Typer(
     help="seg: train, export, run and benchmark semantic-segmentation models (PyTorch -> ONNX).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-data_app = typer.Typer(help="Get datasets: real PASCAL VOC 2007, or a synthetic VOC-format set.", no_args_is_help=True)
+data_app = typer.Typer(help="Get datasets: real PASCAL VOC 2007, or a synthetic VOC-format set.", no_args_is_help=True,
+                       rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 
-out_console = Console()
-err = Console(stderr=True)
+# No markup: paths, class names and messages are printed as they are (a "[train]" is not a tag).
+out_console = Console(markup=False)
+err = Console(stderr=True, markup=False)
+
+
+def _error(message: str) -> None:
+    """``error: message`` on stderr, the prefix in bold red where the terminal shows colour."""
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
 
 
 # ---- parse-time checks (typer callbacks): nothing runs before they pass --------------------------
@@ -55,6 +66,19 @@ def _out_dir(what: str) -> Callable[[Optional[Path]], Optional[Path]]:
     return check
 
 
+def _choice(*choices: str) -> Callable[[Optional[str]], Optional[str]]:
+    """A callback accepting one of ``choices`` (typer's Enum types would print Python class names)."""
+    def check(value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}.")
+        return value
+    return check
+
+
+# seg.infer.session's providers, named here without importing onnxruntime (a test checks they agree).
+PROVIDER_CHOICES = ("auto", "tensorrt", "cuda", "cpu")
+
+
 def _positive(value: Optional[float]) -> Optional[float]:
     if value is not None and not value > 0:
         raise typer.BadParameter(f"{value:g} is not > 0.")
@@ -71,6 +95,21 @@ def _hw(value: tuple[int, int]) -> tuple[int, int]:
     if not all(MIN_SIZE <= v <= MAX_SIZE for v in value):
         raise typer.BadParameter(f"{value[0]} {value[1]}: height and width must lie in {MIN_SIZE}..{MAX_SIZE}.")
     return value
+
+
+def _require(command: str, *modules: str) -> None:
+    """One line, not an ImportError, when a command needs what only the training extra installs."""
+    from seg.bench import installed
+
+    missing = [m for m in modules if not installed(m)]
+    if missing:
+        raise SegError(f'seg {command} needs the training extra ({", ".join(missing)} not installed): '
+                       'pip install "seg[train]"')
+
+
+TRAINING = ("torch", "torchvision")
+# The registered architectures, named without importing the registry (it imports torch).
+MODEL_NAMES = ("baseline_fcn", "simple_unet", "resnet_fcn", "unet")  # what every command on the training side imports
 
 
 # Existing inputs, checked by typer itself ("File 'x' is a directory." and so on).
@@ -96,7 +135,8 @@ def models(
     names: Optional[list[str]] = typer.Argument(None, help="Models to show (default: all)."),
     size: int = typer.Option(512, min=MIN_SIZE, max=MAX_SIZE, help="Square input size at which GFLOPs are counted."),
 ) -> None:
-    """List the registered architectures with their parameters and GFLOPs."""
+    """List the architectures, with parameters and GFLOPs."""
+    _require("models", *TRAINING)
     from seg.models import MODELS, check_model_name, count_parameters, get_model, model_flops
 
     names = [check_model_name(n) for n in names] if names else list(MODELS)
@@ -156,15 +196,15 @@ def train(
     train_split: str = typer.Option("train", help="Split to train on."),
     val_split: str = typer.Option("val", help="Split to evaluate on after every epoch."),
     out: Path = typer.Option(Path("runs"), callback=_out_dir("runs folder"), help="Runs folder; this run writes <out>/<model>/."),
-    epochs: Optional[int] = typer.Option(None, min=1, max=1_000_000, help="Epochs \\[default: 30, or no limit with --time-budget]."),
+    epochs: Optional[int] = typer.Option(None, min=1, max=1_000_000, help="Epochs [default: 30, or no limit with --time-budget]."),
     time_budget: Optional[float] = typer.Option(None, callback=_positive, max=1e6, help="Wall-clock MINUTES for the whole "
                                                 "command, start-up and evaluations included; the LR schedule anneals to fit."),
     batch_size: int = typer.Option(8, min=2, max=4096, help="Images per batch (per process under torchrun); batch norm needs 2."),
-    crop_size: Optional[int] = typer.Option(None, min=MIN_SIZE, max=MAX_SIZE, help="Training crop \\[default: the data's median short side, to a multiple of 32]."),
+    crop_size: Optional[int] = typer.Option(None, min=MIN_SIZE, max=MAX_SIZE, help="Training crop [default: the data's median short side, to a multiple of 32]."),
     rotation: float = typer.Option(0.0, min=0.0, max=180.0, help="Max degrees of random rotation (0: off)."),
     jitter: float = typer.Option(0.3, min=0.0, max=1.0, help="Colour-jitter strength (0: off)."),
     optimizer: str = typer.Option("adamw", help="adamw or sgd."),
-    lr: Optional[float] = typer.Option(None, callback=_positive, max=10.0, help="Peak learning rate \\[default: 1e-3 adamw, 1e-2 sgd]."),
+    lr: Optional[float] = typer.Option(None, callback=_positive, max=10.0, help="Peak learning rate [default: 1e-3 adamw, 1e-2 sgd]."),
     weight_decay: float = typer.Option(1e-4, min=0.0, max=1.0, help="Weight decay."),
     schedule: str = typer.Option("cosine", help="LR schedule after warm-up: cosine or poly."),
     warmup: float = typer.Option(0.05, min=0.0, max=0.9, help="Fraction of the run spent in linear LR warm-up."),
@@ -173,15 +213,18 @@ def train(
     freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone/--train-backbone", help="resnet_fcn: train the decoder only."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     amp: str = typer.Option("auto", help="Mixed precision + channels_last: auto (CUDA, bf16-capable CPUs), on or off."),
-    workers: Optional[int] = typer.Option(None, min=0, max=256, help="Data-loading processes \\[default: min(4, cores-1)]."),
+    workers: Optional[int] = typer.Option(None, min=0, max=256, help="Data-loading processes [default: min(4, cores-1)]."),
     patience: int = typer.Option(0, min=0, max=1_000_000, help="Stop after this many epochs without a better val mIoU (0: never)."),
     seed: int = typer.Option(0, min=0, max=2**31 - 1, help="Random seed (data order, augmentation, init)."),
     resume: bool = typer.Option(False, help="Continue from <out>/<model>/last.pt."),
 ) -> None:
-    """Train a model; checkpoints, metrics.jsonl, curves.png and results.json go to <out>/<model>/.
+    """Train a model; its outputs go to <out>/<model>/.
+
+    best.pt and last.pt (checkpoints), metrics.jsonl, curves.png and results.json.
 
     Several GPUs: torchrun --nproc_per_node N $(which seg) train ...
     """
+    _require("train", *TRAINING, "matplotlib")
     from seg.train import TrainConfig
     from seg.train import train as run_training
 
@@ -197,28 +240,55 @@ def train(
 
 @app.command("eval")
 def evaluate(
-    checkpoint: Path = typer.Option(..., **_IN_FILE, help="A checkpoint written by seg train (best.pt or last.pt)."),
+    checkpoint: Optional[Path] = typer.Option(None, **_IN_FILE, help="A checkpoint written by seg train (best.pt or "
+                                              "last.pt); needs the training extra."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", **_IN_FILE, help="Or an exported .onnx model: scored "
+                                         "with ONNX Runtime, no torch needed."),
     data: Path = typer.Option(..., **_IN_DIR, help="VOCdevkit root to evaluate on."),
     split: str = typer.Option("val", help="Split to evaluate."),
     year: str = typer.Option("2007", help="VOC year folder (VOCdevkit/VOC<year>)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    device: str = typer.Option("auto", help="--checkpoint: auto, cpu or cuda."),
+    provider: str = typer.Option("auto", callback=_choice(*PROVIDER_CHOICES),
+                                 help="--model: auto (TensorRT > CUDA > CPU), tensorrt, cuda or cpu."),
     json_out: Optional[Path] = typer.Option(None, "--json", callback=_out_file("--json file"),
                                             help="Also write the metrics as JSON here."),
 ) -> None:
-    """Score a checkpoint: mIoU, pixel accuracy and per-class IoU over a whole split."""
-    from seg._io import write_json
-    from seg.train import evaluate_checkpoint
+    """Score a checkpoint or an .onnx model: mIoU, IoU per class.
 
-    metrics, info = evaluate_checkpoint(checkpoint, data, split, year, device, progress=sys.stderr.isatty())
-    names = info.get("class_names") or [str(i) for i in range(info["num_classes"])]
+    Pixel accuracy and mean class accuracy too, over the whole split (void pixels excluded).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from seg._io import write_json
+    from seg.data import VOCSegmentation
+
+    if (checkpoint is None) == (model is None):
+        raise SegError("pass either --checkpoint FILE.pt or --model FILE.onnx")
+    if checkpoint is not None:
+        _require("eval --checkpoint", *TRAINING)
+        from seg.train import evaluate_checkpoint
+
+        metrics, info = evaluate_checkpoint(checkpoint, data, split, year, device, progress=sys.stderr.isatty())
+        arch, what = info["model"], info["model"]
+        names = info.get("class_names") or [str(i) for i in range(info["num_classes"])]
+    else:
+        from seg.infer.evaluate import evaluate_onnx
+
+        dataset = VOCSegmentation(data, year, split)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
+            task = bar.add_task("eval", total=len(dataset))
+            metrics, meta, used = evaluate_onnx(model, dataset, provider, on_image=lambda n: bar.update(task, completed=n))
+        arch, names = meta.get("model"), meta["class_names"]
+        what = f"{arch} ({model.name}, ONNX Runtime on {used})"
     show(out_console, [Column("class", lambda r: r[0]), Column("IoU", lambda r: fmt(r[1], ".4f"), right=True)],
          [(n, None if iou != iou else iou) for n, iou in zip(names, metrics.iou)],
-         title=f"{info['model']}, {split} split", caption=f"{metrics.pixels:,} labelled pixels")
+         title=f"{what}, {split} split", caption=f"{metrics.pixels:,} labelled pixels")
     out_console.print(f"mIoU {metrics.miou:.4f}  pixel acc {metrics.pixel_acc:.4f}  mean class acc {metrics.mean_class_acc:.4f}",
                       highlight=False)
     if json_out is not None:
-        write_json(json_out, {"checkpoint": str(checkpoint), "model": info["model"], "data": str(data), "split": split,
-                              **metrics.as_dict(names)})
+        source = {"checkpoint": str(checkpoint)} if checkpoint is not None else {"model_file": str(model)}
+        write_json(json_out, {**source, "model": arch, "data": str(data), "split": split, **metrics.as_dict(names)})
 
 
 # The verification table of `seg export`: one row per provider x input shape.
@@ -235,14 +305,17 @@ VERIFY_COLUMNS = [
 
 @app.command()
 def export(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Architecture to export (or --all)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Architecture to export from its checkpoint (or "
+                                        "--all); needs the training extra."),
     all_models: bool = typer.Option(False, "--all", help="Export the four models."),
-    checkpoint: Optional[Path] = typer.Option(None, **_IN_FILE, help="Checkpoint \\[default: <runs>/<model>/best.pt]."),
+    onnx_in: Optional[Path] = typer.Option(None, "--onnx", **_IN_FILE, help="Or an fp32 .onnx export to build a variant "
+                                           "from (--precision, --e2e), on this machine and without torch."),
+    checkpoint: Optional[Path] = typer.Option(None, **_IN_FILE, help="Checkpoint [default: <runs>/<model>/best.pt]."),
     out: Optional[Path] = typer.Option(None, callback=_out_file("output file"),
-                                       help="Output .onnx \\[default: <runs>/<model>/<model>.onnx]."),
+                                       help="Output .onnx [default: <runs>/<model>/<model>.onnx]."),
     runs: Path = typer.Option(Path("runs"), help="Runs folder holding <model>/best.pt."),
     random_init: bool = typer.Option(False, "--random-init", help="Export untrained weights (flagged in the metadata)."),
-    opset: Optional[int] = typer.Option(None, min=1, max=99, help="ONNX opset \\[default: the exporter's own, 20 with torch 2.14]."),
+    opset: Optional[int] = typer.Option(None, min=1, max=99, help="ONNX opset [default: the exporter's own, 20 with torch 2.14]."),
     verify: bool = typer.Option(True, help="Check ONNX Runtime against PyTorch at three shapes (batch 2, odd sizes)."),
     simplify: bool = typer.Option(True, help="Simplify the graph with onnxslim; kept only if parity still holds."),
     report: Optional[Path] = typer.Option(None, callback=_out_file("--report file"),
@@ -251,22 +324,44 @@ def export(
                                   "fp16 (GPUs). Variants go next to the fp32 file: <model>[.e2e].int8.onnx."),
     e2e: bool = typer.Option(False, "--e2e", help="End-to-end graph: uint8 BGR frames [N,H,W,3] in, uint8 labels "
                              "[N,H,W] out (normalisation and argmax inside)."),
-    calib_data: Optional[Path] = typer.Option(None, **_IN_DIR, help="int8: VOCdevkit root whose train split calibrates and val "
-                                              "split guards \\[default: the checkpoint's training data]."),
+    calib_data: Optional[Path] = typer.Option(None, **_IN_DIR, help="int8: a VOCdevkit root (train split calibrates, "
+                                              "val split guards by mIoU) or a folder of plain images (calibrate, and "
+                                              "guard by label agreement with fp32) [default: the checkpoint's training data]."),
     calib_n: int = typer.Option(64, min=1, max=100_000, help="int8: number of calibration images."),
     float_ops: Optional[str] = typer.Option(None, help="int8: comma-separated op types left in float, e.g. "
                                             "Add,Concat,Resize (slower, sometimes more accurate; see the README)."),
-    max_drop: float = typer.Option(1.0, min=0.0, max=100.0, help="Guardrail: most mIoU points the int8/fp16 model may lose."),
+    max_drop: float = typer.Option(1.0, min=0.0, max=100.0, help="Guardrail with masks: most mIoU points the int8/fp16 "
+                                   "model may lose."),
+    min_agreement: float = typer.Option(0.95, min=0.0, max=1.0, help="Guardrail on plain images: least share of pixels "
+                                        "where the int8/fp16 model must give the fp32 model's label."),
     force: bool = typer.Option(False, help="Write the int8/fp16 model even when it fails the guardrail."),
 ) -> None:
-    """Export to ONNX: one self-contained file, dynamic batch/height/width, metadata, verified parity."""
+    """Export to ONNX (verified), or build int8/fp16/e2e variants.
+
+    One self-contained file, dynamic batch/height/width, metadata, parity with PyTorch checked.
+
+    Variants (int8, fp16, e2e) of an existing export: seg export --onnx FILE.onnx --precision int8 --e2e
+    --calib-data DIR (no torch needed: build them on the edge box itself).
+    """
     from seg._io import write_json
+    from seg.variants import Int8Config
+
+    int8 = Int8Config(calib_n=calib_n, exclude_ops=tuple(_csv_list(float_ops) or ()))
+    if onnx_in is not None:
+        if model is not None or all_models or checkpoint is not None or random_init:
+            raise SegError("--onnx builds a variant of an existing export; it excludes --model, --all, --checkpoint "
+                           "and --random-init")
+        r = _variant_of_onnx(onnx_in, out, precision, e2e, calib_data, int8, max_drop, min_agreement, force)
+        _print_variant(r)
+        if report is not None:
+            write_json(report, r)
+        return
+    if all_models == (model is not None):
+        raise SegError("pass either --model NAME, --all or --onnx FILE.onnx")
+    _require("export --model", *TRAINING, "onnxscript")
     from seg.export import DEFAULT_SHAPES, export_checkpoint
-    from seg.export.quantize import Int8Config
     from seg.models import MODELS
 
-    if all_models == (model is not None):
-        raise SegError("pass either --model NAME or --all")
     names = list(MODELS) if all_models else [model]
     if all_models and (checkpoint is not None or out is not None):
         raise SegError("--checkpoint and --out name one model's files; with --all use the defaults under --runs")
@@ -274,8 +369,8 @@ def export(
     for name in names:
         r = export_checkpoint(name, checkpoint, out, runs=runs, random_init=random_init, opset=opset,
                               verify_shapes=DEFAULT_SHAPES if verify else None, simplify=simplify,
-                              precision=precision, e2e=e2e, calib_data=calib_data, int8=Int8Config(calib_n=calib_n, exclude_ops=tuple(_csv_list(float_ops) or ())),
-                              max_drop=max_drop, force=force, log=lambda m: err.print(m, highlight=False))
+                              precision=precision, e2e=e2e, calib_data=calib_data, int8=int8, max_drop=max_drop,
+                              min_agreement=min_agreement, force=force, log=lambda m: err.print(m, highlight=False))
         reports.append(r)
         if precision != "fp32" or e2e:
             _print_variant(r)
@@ -290,24 +385,51 @@ def export(
         write_json(report, reports if all_models else reports[0])
 
 
+def _variant_of_onnx(path: Path, out: Optional[Path], precision: str, e2e: bool, calib_data: Optional[Path], int8,
+                     max_drop: float, min_agreement: float, force: bool) -> dict:
+    """`seg export --onnx`: a variant of an existing fp32 export, next to it by default (torch-free)."""
+    from seg.errors import NoCalibrationData
+    from seg.layout import variant_name
+    from seg.variants import calibration_sets, make_variant
+
+    if precision == "fp32" and not e2e:
+        raise SegError("--onnx builds a variant: pass --precision int8|fp16 and/or --e2e")
+    if out is None:
+        out = path.with_name(variant_name(path.name.removesuffix(".onnx"), precision, e2e))
+    if out.suffix != ".onnx":
+        raise SegError(f"output path {out} must end in .onnx")
+    if calib_data is None and precision == "int8":
+        raise NoCalibrationData("none given")
+    calib, heldout = (calibration_sets(calib_data, int8.calib_n, need_calib=precision == "int8")
+                      if calib_data is not None else (None, None))
+    return make_variant(path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, int8=int8,
+                        max_drop=max_drop, min_agreement=min_agreement, force=force,
+                        log=lambda m: err.print(m, highlight=False, soft_wrap=True))
+
+
 def _print_variant(r: dict) -> None:
     """One line per check of an int8/fp16/e2e export."""
     what = f"{r['precision']}{' e2e' if r['e2e'] else ''}"
-    out_console.print(f"{r['model']} {what} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB)", highlight=False)
+    out_console.print(f"{r['model']} {what} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB)", highlight=False, soft_wrap=True)
     g = r.get("guardrail") or {}
-    if "miou" in g:
-        out_console.print(f"  guardrail on {g['images']} held-out images: mIoU {g['miou']:.4f} vs fp32 {g['fp32_miou']:.4f} "
+    verdict = "passed" if g.get("passed") else "FAILED (--force)"
+    held = "held-out" if g.get("held_out", True) else "(calibration, not held-out)"
+    if g.get("kind") == "miou":
+        out_console.print(f"  guardrail on {g['images']} {held} images: mIoU {g['miou']:.4f} vs fp32 {g['fp32_miou']:.4f} "
                           f"({-g['drop_points']:+.2f} points, limit -{g['max_drop_points']:.2f}), label agreement "
-                          f"{g['label_agreement']:.2%}: {'passed' if g['passed'] else 'FAILED (--force)'}", highlight=False)
+                          f"{g['label_agreement']:.2%}: {verdict}", highlight=False, soft_wrap=True)
+    elif g.get("kind") == "agreement":
+        out_console.print(f"  guardrail on {g['images']} {held} images without masks: label agreement with fp32 "
+                          f"{g['label_agreement']:.2%} (limit {g['min_agreement']:.0%}): {verdict}", highlight=False, soft_wrap=True)
     elif g:
-        out_console.print(f"  guardrail skipped: {g['skipped']}", highlight=False)
+        out_console.print(f"  guardrail skipped: {g['skipped']}", highlight=False, soft_wrap=True)
     if "e2e_label_agreement" in r:
-        out_console.print(f"  e2e graph vs plain model: label agreement {r['e2e_label_agreement']:.4%}", highlight=False)
+        out_console.print(f"  e2e graph vs plain model: label agreement {r['e2e_label_agreement']:.4%}", highlight=False, soft_wrap=True)
 
 
 def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
     """An .onnx path as given, or a model name -> <runs>/<name>/<name>[.e2e][.int8].onnx (torch-free)."""
-    from seg.metadata import parse_variant, variant_path
+    from seg.layout import parse_variant, variant_path
 
     p = Path(model)
     if p.is_dir():
@@ -318,10 +440,7 @@ def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
         if variant != "fp32":
             raise SegError("--variant picks a file by model name; with --model PATH.onnx the file is the variant")
         return p
-    try:
-        precision, e2e = parse_variant(variant)
-    except ValueError as e:
-        raise SegError(str(e)) from None
+    precision, e2e = parse_variant(variant)
     p = variant_path(runs, model, precision, e2e)
     if not p.is_file():
         how = f"seg export --model {model}" + (f" --precision {precision}" if precision != "fp32" else "") + \
@@ -346,21 +465,23 @@ def run(
     folder: Optional[Path] = typer.Option(None, **_IN_DIR, help="Folder of images."),
     recursive: bool = typer.Option(False, help="With --folder: include sub-folders."),
     images: Optional[str] = typer.Option(None, help="Glob of images, e.g. 'shots/*.jpg' (quote it)."),
-    provider: str = typer.Option("auto", help="auto (TensorRT > CUDA > CPU, the first that works), tensorrt, cuda or cpu."),
+    provider: str = typer.Option("auto", callback=_choice(*PROVIDER_CHOICES),
+                                 help="auto (TensorRT > CUDA > CPU, the first that works), tensorrt, cuda or cpu."),
     fp16: bool = typer.Option(False, help="TensorRT: build fp16 engines."),
-    threads: Optional[int] = typer.Option(None, min=1, max=1024, help="CPU provider threads \\[default: one per core]."),
-    variant: str = typer.Option("fp32", help="With a model name: which export to run, fp32, int8, fp16, e2e, e2e.int8 "
+    threads: Optional[int] = typer.Option(None, min=1, max=1024, help="CPU provider threads [default: one per core]."),
+    variant: str = typer.Option("fp32", callback=_choice(*VARIANTS), help="With a model name: which export to run, fp32, int8, fp16, e2e, e2e.int8 "
                                 "or e2e.fp16 (-> <runs>/<name>/<name>.e2e.int8.onnx)."),
-    opt_level: str = typer.Option("all", help="ONNX Runtime graph optimisation: disable|basic|extended|all."),
+    opt_level: str = typer.Option("all", callback=_choice("disable", "basic", "extended", "all"),
+                                  help="ONNX Runtime graph optimisation: disable|basic|extended|all."),
     save_optimized: bool = typer.Option(False, help="CPU: keep the optimised graph in <model dir>/.ort-cache/ (or, "
                                         "read-only there, in ~/.cache/seg) for a faster next start."),
     imgsz: Optional[int] = typer.Option(None, callback=_imgsz, help=f"Longer side fed to the model (aspect kept, multiple "
                                         f"of 32), {MIN_SIZE}..{MAX_SIZE}; 0 = the frame's own size (at most {MAX_SIZE}) "
-                                        "\\[default: the training images' size from the model's metadata, else 512]."),
+                                        "[default: the training images' size from the model's metadata, else 512]."),
     alpha: float = typer.Option(0.5, min=0.0, max=1.0, help="Opacity of the class colours in overlays."),
     legend: bool = typer.Option(False, help="Draw the names of the classes present."),
     out: Optional[Path] = typer.Option(None, help="Overlay video (video/camera) or folder (images) "
-                                       "\\[default: <runs>/predict/<source>-<model file>/]."),
+                                       "[default: <runs>/predict/<source>-<model file>/]."),
     save_masks: Optional[Path] = typer.Option(None, callback=_out_dir("--save-masks folder"),
                                               help="Also write palette PNG masks (VOC format) here."),
     show_window: bool = typer.Option(False, "--show", help="Show a live window (needs a display; q or Esc quits). "
@@ -371,12 +492,16 @@ def run(
                                   "connect and to send each frame before seg stops waiting."),
     runs: Path = typer.Option(Path("runs"), help="Runs folder for model names and default outputs."),
 ) -> None:
-    """Segment a video, camera/stream or images with an exported model (ONNX Runtime + OpenCV)."""
+    """Segment a video, camera or images with an .onnx model.
+
+    ONNX Runtime + OpenCV: overlays (a video, or images) and optionally palette PNG masks.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from seg.infer import Segmenter
     from seg.infer.pipeline import run_pipeline
     from seg.infer.sources import open_source, source_stem
+    from seg.layout import predict_dir, trt_cache_dir
 
     if len([x for x in (video, source, folder, images) if x is not None]) != 1:
         raise SegError("pass exactly one of --video, --source, --folder, --images")
@@ -384,15 +509,13 @@ def run(
     # Outputs are named and checked before anything is opened: per source *and* model file, so a
     # second model or variant on the same video never overwrites the first one's results.
     name = source_stem(video, source, folder, images)
-    default_dir = runs / "predict" / f"{name}-{onnx_path.name.removesuffix('.onnx')}"
+    default_dir = predict_dir(runs, name, onnx_path)
     out_video = out_dir = None
     if video is not None or source is not None:
         out_video = out or default_dir / f"{name}.mp4"
         if out_video.suffix.lower() not in (".mp4", ".avi"):
             raise SegError(f"--out {out_video} must end in .mp4 or .avi for a video source")
         check_output_file(out_video, "output video")
-        if out_video.exists():
-            err.print(f"warning: replacing {out_video} (an earlier run's output)", highlight=False, soft_wrap=True)
     else:
         out_dir = check_output_dir(out or default_dir, "output folder")
     for folder_out in (out_dir, save_masks):
@@ -406,9 +529,17 @@ def run(
         if problem:
             err.print(f"warning: --show: {problem}; running without a window", highlight=False, soft_wrap=True)
             show_window = False
-    seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16, cache_dir=runs / "trt_cache",
-                    opt_level=opt_level, save_optimized=save_optimized)
-    src = open_source(video, source, folder, images, recursive, timeout)
+    src = open_source(video, source, folder, images, recursive, timeout)  # cheap for files; a camera gets --timeout
+    if out is None and out_video is not None and any(v % 2 for v in src.size):
+        out_video = out_video.with_suffix(".avi")  # OpenCV's mp4 writers crop odd sizes; its MJPEG .avi keeps them
+    if out_video is not None and out_video.exists():
+        err.print(f"warning: replacing {out_video} (an earlier run's output)", highlight=False, soft_wrap=True)
+    try:
+        seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16,
+                        cache_dir=trt_cache_dir(runs), opt_level=opt_level, save_optimized=save_optimized)
+    except BaseException:
+        src.close()
+        raise
     weights = seg.meta.get("weights", "?")
     err.print(f"{seg.meta.get('model')} ({onnx_path}{', UNTRAINED weights' if weights == 'random-init' else ''}) "
               f"on {seg.provider}, model input {seg.imgsz or 'native'} px", highlight=False, soft_wrap=True)
@@ -434,45 +565,110 @@ def run(
         raise typer.Exit(130)
 
 
+@app.command()
+def info(
+    model: Path = typer.Argument(..., **_IN_FILE, help="An .onnx file."),
+    json_flag: bool = typer.Option(False, "--json", help="Print everything as JSON instead of a table."),
+) -> None:
+    """Show what an .onnx model is: classes, interface, precision.
+
+    Also its normalisation, guardrail and verification results, weights provenance and the
+    versions that made it. Needs no torch.
+    """
+    import json
+
+    from seg.metadata import model_info
+
+    i = model_info(model)
+    if json_flag:
+        out_console.print_json(json.dumps(i))
+        return
+    if not i["seg_model"]:
+        raise SegError(f"{model} is not a seg model: no seg.* metadata (it has inputs "
+                       f"{', '.join(t['name'] for t in i['inputs'])}); `seg info --json` shows what there is")
+    m = i["meta"]
+
+    def tensors(ts: list[dict]) -> str:
+        return ", ".join(f"{t['name']} {t['type']} [{','.join(map(str, t['dims']))}]" for t in ts)
+
+    def checked(key: str) -> str:
+        g = m.get(key)
+        if not g:
+            return "-"
+        if "skipped" in g:
+            return f"skipped ({g['skipped']})"
+        if g.get("kind") == "agreement" or (key != "guardrail" and "label_agreement" in g):
+            return f"label agreement {g['label_agreement']:.2%}" + (f" on {g['images']} images" if "images" in g else "")
+        if key == "verification":
+            return f"{'passed' if g['passed'] else 'FAILED'} on {', '.join(g['providers'])}, max |diff| {g['max_abs_diff']:.2g}"
+        return (f"{'passed' if g['passed'] else 'FAILED'}: mIoU {g['miou']:.4f} vs fp32 {g['fp32_miou']:.4f} on "
+                f"{g['images']} images of {g['data']} ({g['split']})")
+
+    names = m.get("class_names", [])
+    rows = [
+        ("file", f"{i['file']} ({i['bytes'] / 1e6:.1f} MB)"),
+        ("architecture", str(m.get("model", "?"))),
+        ("precision", f"{m.get('precision', 'fp32')}{', end-to-end (frames in, labels out)' if str(m.get('e2e')) == 'True' else ''}"),
+        ("classes", f"{m.get('num_classes')}: {', '.join(names[:6])}{', ...' if len(names) > 6 else ''}"),
+        ("input", tensors(i["inputs"])), ("output", tensors(i["outputs"])),
+        ("input layout", str(m.get("input", "-"))),
+        ("normalisation", f"mean {m.get('mean')}, std {m.get('std')}"),
+        ("default input size", f"{m['imgsz']} px (seg run --imgsz)" if m.get("imgsz") else "-"),
+        ("weights", f"{m.get('weights', '?')}{', ' + m['checkpoint'] if m.get('checkpoint') else ''}"),
+        ("val metrics", ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in (m.get("val_metrics") or {}).items()) or "-"),
+        ("verification", checked("verification")), ("guardrail", checked("guardrail")),
+        ("e2e check", checked("e2e_check")),
+        ("quantization", ", ".join(f"{k} {v}" for k, v in (m.get("quantization") or {}).items()
+                                   if k in ("format", "activation", "weight", "calib_images", "calib_data")) or "-"),
+        ("made by", f"seg {m.get('version', '?')}, torch {m.get('torch', '?')}, opset {i['opset']}, {i['producer']}"),
+    ]
+    show(out_console, [Column("field", lambda r: r[0]), Column("value", lambda r: r[1])], rows, title=f"seg info: {model.name}")
+
+
 def _csv_list(value: Optional[str]) -> Optional[list[str]]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 @app.command()
 def bench(
-    models: Optional[str] = typer.Option(None, help="Comma-separated models \\[default: all four]."),
+    models: Optional[str] = typer.Option(None, help="Comma-separated model names, or .onnx files [default: all four]."),
     data: Optional[Path] = typer.Option(None, **_IN_DIR, help="VOCdevkit root whose val split gives mIoU per engine "
                                         "(and whose train split calibrates int8 where the checkpoint's data is absent)."),
     year: str = typer.Option("2007", help="VOC year folder of --data."),
     size: tuple[int, int] = typer.Option((256, 256), callback=_hw, help=f"Input height and width for timing ({MIN_SIZE}..{MAX_SIZE})."),
     batch: int = typer.Option(1, min=1, max=256, help="Batch size for timing."),
-    providers: Optional[str] = typer.Option(None, help="Comma-separated ONNX Runtime providers \\[default: the best available]."),
+    providers: Optional[str] = typer.Option(None, help="Comma-separated ONNX Runtime providers [default: the best available]."),
     engines: str = typer.Option("onnxruntime,torch", help="Comma-separated engines: onnxruntime, torch (eager fp32, the reference)."),
     runs_n: int = typer.Option(20, "--runs", min=1, max=100_000, help="Timed runs per engine."),
     warmup: int = typer.Option(3, min=0, max=10_000, help="Untimed warm-up runs per engine."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where <model>/best.pt and <model>.onnx live."),
     random_init: bool = typer.Option(False, "--random-init", help="Bench untrained weights where no checkpoint exists (flagged)."),
     variants: Optional[str] = typer.Option(None, help="Comma-separated ONNX variants: fp32, int8, fp16, e2e, e2e.int8, "
-                                           "e2e.fp16; exported when missing \\[default: fp32,int8,e2e,e2e.int8 on CPU, "
+                                           "e2e.fp16; exported when missing [default: fp32,int8,e2e,e2e.int8 on CPU, "
                                            "fp16 ones on GPU]."),
     torch_bf16: Optional[bool] = typer.Option(None, "--torch-bf16/--no-torch-bf16", help="Add PyTorch bf16 autocast + "
-                                              "channels_last rows \\[default: where the CPU has native bf16]."),
+                                              "channels_last rows [default: where the CPU has native bf16]."),
     json_out: Optional[Path] = typer.Option(None, "--json", callback=_out_file("--json file"), help="Write header + rows as JSON."),
     csv_out: Optional[Path] = typer.Option(None, "--csv", callback=_out_file("--csv file"), help="Write the rows as CSV."),
     md_out: Optional[Path] = typer.Option(None, "--md", callback=_out_file("--md file"), help="Write a Markdown table."),
     plot: Optional[Path] = typer.Option(None, callback=_out_file("--plot file"), help="Write a PNG of FPS against mIoU."),
 ) -> None:
-    """FPS, latency (p50/p90/p99) and mIoU per model x engine x provider, PyTorch alongside.
+    """FPS, latency and mIoU per model and engine.
+
+    Latency p50/p90/p99 per model x engine x provider x precision, PyTorch alongside.
 
     Ctrl-C stops it and keeps every row measured so far (printed and written, marked partial).
     """
     from rich.progress import Progress
 
-    from seg.bench import COLUMNS, ENGINES, write_outputs
+    from seg.bench import ENGINES
     from seg.bench import bench as run_bench
-    from seg.models import MODELS
+    from seg.reporting import COLUMNS, write_outputs
 
-    names = _csv_list(models) or list(MODELS)
+    if plot is not None:
+        _require("bench --plot", "matplotlib")
+    names = _csv_list(models) or list(MODEL_NAMES)
     with Progress(console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
         task = bar.add_task("bench", total=None)
         result = run_bench(names, runs=runs_dir, data=data, year=year, size=size, batch=batch,
@@ -501,7 +697,11 @@ def demo(
     root: Path = typer.Option(Path("runs/demo"), callback=_out_dir("demo folder"), help="Where data, runs and the bench go."),
     quick: bool = typer.Option(False, help="Tiny data and sizes: a smoke test in about a minute of training."),
 ) -> None:
-    """The whole tool on the synthetic set: data -> train x4 -> export x4 -> run on a video -> bench."""
+    """The whole tool on synthetic data: train, export, run, bench.
+
+    data -> train x4 -> export x4 -> run on a video -> bench, in about --minutes.
+    """
+    _require("demo", *TRAINING, "onnxscript", "matplotlib")
     from seg.demo import demo as run_demo
 
     run_demo(minutes, root, log=lambda m: out_console.print(m, highlight=False, soft_wrap=True), quick=quick)
@@ -532,12 +732,12 @@ def main(argv: list[str] | None = None) -> None:
         msg = str(e)
         if "Original Traceback" in msg:  # re-raised from a DataLoader worker: keep the original line
             msg = msg.rstrip().splitlines()[-1].split("SegError: ", 1)[-1]
-        err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+        _error(msg)
         sys.exit(1)
     except click_exception as e:
         ctx = getattr(e, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-        err.print(f"[bold red]error:[/] {escape(e.format_message())}{hint}", highlight=False, soft_wrap=True)
+        _error(f"{e.format_message()}{hint}")
         sys.exit(getattr(e, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")

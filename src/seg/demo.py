@@ -22,7 +22,8 @@ def demo(minutes: float = 10.0, root: Path = Path("runs/demo"), log: Callable[[s
          quick: bool = False) -> dict[str, Any]:
     """Run the demo under ``root``; returns the bench result. ``quick`` shrinks data and sizes
     (the test suite's smoke run)."""
-    from seg.bench import bench, markdown_table, write_outputs
+    from seg.bench import bench
+    from seg.reporting import markdown_table, write_outputs
     from seg.export import export_checkpoint
     from seg.infer import Segmenter
     from seg.infer.pipeline import run_pipeline

@@ -18,6 +18,8 @@ model. Values are strings (ONNX's rule); lists and dicts are JSON.
 | ``seg.imgsz`` | median long side of the training images: ``seg run``'s default input size for this model |
 | ``seg.val_metrics`` | JSON: the checkpoint's best val metrics (miou, pixel_acc, ...) |
 | ``seg.version``, ``seg.torch``, ``seg.opset`` | versions that produced the file |
+| ``seg.params`` | parameters of the PyTorch model (before batch norms were folded into convs) |
+| ``seg.flops_per_pixel`` | FLOPs of one forward pass at 512x512 divided by 512*512 (a multiply-add = 2) |
 | ``seg.simplified`` | ``True`` when the onnxslim-simplified graph passed verification and was kept |
 | ``seg.verification`` | JSON summary of the parity check at export time |
 | ``seg.precision`` | ``fp32``, ``fp16`` (float32 in/out, float16 inside) or ``int8`` (static quantisation) |
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from seg.errors import SegError
@@ -117,19 +118,39 @@ def check(meta: dict[str, Any], source: str = "the model") -> dict[str, Any]:
     return meta
 
 
-# The files `seg export` writes per model, by variant name (`seg bench --variants`, `seg run --variant`).
-VARIANTS = ("fp32", "int8", "fp16", "e2e", "e2e.int8", "e2e.fp16")
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``seg.*`` metadata of an .onnx file, without loading its weights or a session."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError and friends: not an ONNX file
+        raise SegError(f"cannot read {path} as an ONNX model: {type(e).__name__}: {str(e).strip()[:200]}") from None
+    return from_props({p.key: p.value for p in model.metadata_props}, str(path))
 
 
-def variant_path(runs: str | os.PathLike, name: str, precision: str = "fp32", e2e: bool = False) -> Path:
-    """``<runs>/<name>/<name>[.e2e][.int8|.fp16].onnx``."""
-    parts = [name] + (["e2e"] if e2e else []) + ([precision] if precision != "fp32" else [])
-    return Path(runs) / name / (".".join(parts) + ".onnx")
+def model_info(path: str | os.PathLike) -> dict[str, Any]:
+    """What an .onnx file is, for ``seg info``: its interface (names, element types, dims), opset,
+    size, and every ``seg.*`` metadata value (architecture, classes, normalisation, precision,
+    guardrail, weights provenance, versions)."""
+    import onnx
 
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise SegError(f"cannot read {path} as an ONNX model: {type(e).__name__}: {str(e).strip()[:200]}") from None
 
-def parse_variant(variant: str) -> tuple[str, bool]:
-    """``"e2e.int8"`` -> ``("int8", True)``; ``"fp32"`` -> ``("fp32", False)``; ValueError if unknown."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose from: {', '.join(VARIANTS)}")
-    e2e = variant.startswith("e2e")
-    return (variant.split(".", 1)[1] if "." in variant else "fp32") if e2e else variant, e2e
+    def tensor(vi) -> dict[str, Any]:
+        t = vi.type.tensor_type
+        return {"name": vi.name, "type": onnx.TensorProto.DataType.Name(t.elem_type).lower(),
+                "dims": [d.dim_param or d.dim_value for d in t.shape.dim]}
+
+    meta = from_props({p.key: p.value for p in model.metadata_props}, str(path))
+    return {
+        "file": str(path), "bytes": os.path.getsize(path), "seg_model": meta.get("format") == FORMAT,
+        "inputs": [tensor(i) for i in model.graph.input if i.name not in {x.name for x in model.graph.initializer}],
+        "outputs": [tensor(o) for o in model.graph.output],
+        "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+        "ir_version": model.ir_version, "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "meta": meta,
+    }

@@ -39,7 +39,7 @@ def markdown(columns: Sequence[Column], rows: Sequence[Any]) -> str:
     """A GitHub Markdown table of every column."""
     lines = ["| " + " | ".join(c.header for c in columns) + " |",
              "|" + "|".join("---:" if c.right else "---" for c in columns) + "|"]
-    lines += ["| " + " | ".join(c.cell(r) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(c.cell(r).replace("|", "\\|") for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 

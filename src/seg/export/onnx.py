@@ -15,7 +15,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import onnx
@@ -26,7 +26,13 @@ from seg import __version__
 from seg._io import atomic_path, writable_dir
 from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, voc_palette
 from seg.errors import NoCalibrationData, SegError
+from seg.infer.session import PROVIDERS, create_session
 from seg.metadata import FORMAT, INPUT_LAYOUT, INPUT_NAME, OUTPUT_LAYOUT, OUTPUT_NAME, to_props
+
+if TYPE_CHECKING:
+    from seg.variants import Int8Config
+
+SHORT = {v: k for k, v in PROVIDERS.items()}  # "CUDAExecutionProvider" -> "cuda"
 
 # Verification inputs: batch 2, and odd sizes unlike the export size (the example input below).
 DEFAULT_SHAPES: tuple[tuple[int, int, int, int], ...] = ((2, 3, 256, 256), (1, 3, 333, 257), (1, 3, 97, 131))
@@ -71,20 +77,6 @@ def export_proto(model: nn.Module, opset: int | None = None) -> onnx.ModelProto:
     return proto
 
 
-def _session(path: str | os.PathLike | bytes, provider: str):
-    import onnxruntime as ort
-
-    if provider == "CUDAExecutionProvider" and hasattr(ort, "preload_dlls"):
-        ort.preload_dlls()  # CUDA/cuDNN from the nvidia-* wheels that torch brings
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(path if isinstance(path, bytes) else str(path), opts, providers=[provider])
-    except Exception as e:
-        what = "the model" if isinstance(path, bytes) else path
-        raise SegError(f"ONNX Runtime ({provider}) cannot load {what}: {str(e).strip().splitlines()[0]}") from None
-
-
 def verification_providers() -> list[str]:
     """CPU always; CUDA too where both ONNX Runtime and torch can actually use a GPU."""
     import onnxruntime as ort
@@ -114,8 +106,18 @@ def verify(
     with torch.no_grad():
         refs = [model(x).numpy() for x in inputs]
     checks = []
+    skipped = []
     for provider in providers or verification_providers():
-        sess = _session(onnx_path, provider)
+        # The one session factory: it refuses a provider that would silently fall back to the CPU
+        # (onnxruntime-gpu lists CUDA even where cuDNN is missing), so no check runs under a false label.
+        try:
+            sess = create_session(onnx_path if isinstance(onnx_path, bytes) else str(onnx_path), SHORT[provider],
+                                  spinning=False)[0]
+        except SegError as e:
+            if providers or provider == "CPUExecutionProvider":
+                raise  # asked for explicitly, or the CPU itself: a real failure
+            skipped.append({"provider": provider, "reason": str(e)})
+            continue
         atol, rtol = (CUDA_ATOL, CUDA_RTOL) if provider == "CUDAExecutionProvider" else (ATOL, RTOL)
         for x, ref in zip(inputs, refs):
             out = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
@@ -131,6 +133,7 @@ def verify(
             })
     return {
         "passed": all(c["passed"] for c in checks),
+        "skipped": skipped,
         "criteria": {"atol": ATOL, "rtol": RTOL, "cuda_atol": CUDA_ATOL, "cuda_rtol": CUDA_RTOL,
                      "min_argmax_agreement": MIN_AGREEMENT},
         "checks": checks,
@@ -152,6 +155,18 @@ def _failure(report: dict[str, Any]) -> str:
     return (f"ONNX Runtime ({bad['provider']}) disagrees with PyTorch at input {bad['shape']}: output "
             f"{bad['output_shape']}, max |diff| {bad['max_abs_diff']:.3g} (tolerance {bad['tolerance']:.3g}), "
             f"argmax agreement {bad['argmax_agreement']:.4%} (needs {MIN_AGREEMENT:.1%})")
+
+
+def _size_meta(model: nn.Module, name: str) -> dict[str, Any]:
+    """``params`` and ``flops_per_pixel`` (FLOPs of one forward pass at 512x512, per input pixel;
+    the models are fully convolutional, so FLOPs scale with the area): what a bench without torch
+    reports for the file."""
+    from seg.models import MODELS, count_parameters, model_flops
+
+    meta: dict[str, Any] = {"params": count_parameters(model)}
+    if name in MODELS:
+        meta["flops_per_pixel"] = model_flops(name, 512, 512) / 512**2
+    return meta
 
 
 def _simplify(proto: onnx.ModelProto) -> onnx.ModelProto | None:
@@ -193,6 +208,7 @@ def to_onnx(
         "palette": voc_palette()[: len(VOC_CLASSES)].tolist(), "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
         "input": INPUT_LAYOUT, "output": OUTPUT_LAYOUT, "version": __version__, "torch": str(torch.__version__),
         "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+        **_size_meta(model, name),
         **(metadata or {}),
     }
     meta["palette"] = meta["palette"][: int(meta["num_classes"])]
@@ -200,6 +216,11 @@ def to_onnx(
                               "simplified": False, "verification": None}
 
     def save(p: onnx.ModelProto, dest: Path, extra: dict[str, Any]) -> None:
+        # The exporter names the output's H and W by the padding arithmetic ("Min(height, 8*(...))");
+        # the contract (checked below at odd sizes) is that they are the input's: say so.
+        for i, dim in enumerate(("batch", None, "height", "width")):
+            if dim is not None:
+                p.graph.output[0].type.tensor_type.shape.dim[i].dim_param = dim
         del p.metadata_props[:]
         for k, v in to_props({**meta, **extra}).items():
             p.metadata_props.add(key=k, value=v)
@@ -241,25 +262,27 @@ def export_checkpoint(
     precision: str = "fp32",
     e2e: bool = False,
     calib_data: str | os.PathLike | None = None,
-    int8: Any = None,
+    int8: Int8Config | None = None,
     max_drop: float | None = None,
+    min_agreement: float | None = None,
     force: bool = False,
-    log: Any = lambda m: None,
+    log: Callable[[str], None] = lambda m: None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """``seg export`` for one model: resolve the checkpoint and output path, export, verify.
 
     Default checkpoint ``<runs>/<name>/best.pt``; default output ``<runs>/<name>/<name>.onnx``
-    (``<name>[.e2e][.int8|.fp16].onnx`` for the variants, see :mod:`seg.export.variants`).
+    (``<name>[.e2e][.int8|.fp16].onnx`` for the variants, see :mod:`seg.variants`).
     ``random_init`` exports untrained weights (flagged in the metadata as ``random-init``).
     A variant is built from the fp32 export, which is made first when missing or older than the
-    checkpoint; int8 calibrates on ``calib_data`` (default: the checkpoint's training data)
-    and is gated by the guardrail on its val split.
+    checkpoint; int8 calibrates on ``calib_data`` (a VOC root or a folder of plain images;
+    default: the checkpoint's training data) and is gated by the guardrail on held-out images.
     """
-    from seg.export.quantize import MAX_DROP_POINTS, Int8Config
-    from seg.export.variants import PRECISIONS, make_variant, read_meta
-    from seg.metadata import variant_path
+    from seg.layout import variant_path
+    from seg.metadata import read_meta
     from seg.models import check_model_name, get_model, load_checkpoint
+    from seg.variants import MAX_DROP_POINTS, Int8Config, make_variant
+    from seg.variants.build import PRECISIONS
 
     check_model_name(name)
     if precision not in PRECISIONS:
@@ -299,12 +322,13 @@ def export_checkpoint(
         return plain(out)
 
     # Data first, so a missing calibration set fails before minutes of export.
-    calib, heldout = _variant_data(precision, calib_data, info.get("config") or {})
+    calib, heldout = _variant_data(precision, calib_data, info.get("config") or {},
+                                   (int8 or Int8Config()).calib_n)
 
     def variant(base: Path, base_report: dict[str, Any] | None) -> dict[str, Any]:
         report = make_variant(base, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout,
                               int8=int8 or Int8Config(), max_drop=MAX_DROP_POINTS if max_drop is None else max_drop,
-                              force=force, log=log)
+                              **({} if min_agreement is None else {"min_agreement": min_agreement}), force=force, log=log)
         report["fp32"] = base_report
         return report
 
@@ -328,9 +352,9 @@ def _same_checkpoint(a: str, b: str) -> bool:
     return ea == eb and Path(pa).resolve() == Path(pb).resolve()
 
 
-def _variant_data(precision: str, calib_data: str | os.PathLike | None, cfg: dict[str, Any]):
-    """(calibration split, held-out split) for a variant: ``calib_data`` or the training data."""
-    from seg.data import VOCSegmentation
+def _variant_data(precision: str, calib_data: str | os.PathLike | None, cfg: dict[str, Any], calib_n: int):
+    """(calibration set, held-out set) for a variant: ``calib_data`` or the checkpoint's training data."""
+    from seg.variants import calibration_sets
 
     root = calib_data if calib_data is not None else cfg.get("data")
     if calib_data is None and root is not None and not Path(root).exists():
@@ -341,10 +365,4 @@ def _variant_data(precision: str, calib_data: str | os.PathLike | None, cfg: dic
         if precision == "int8":
             raise NoCalibrationData("none given")
         return None, None
-    year = cfg.get("year", "2007")
-    calib = VOCSegmentation(root, year, cfg.get("train_split", "train")) if precision == "int8" else None
-    try:
-        heldout = VOCSegmentation(root, year, cfg.get("val_split", "val"))
-    except SegError:
-        heldout = None  # no val split: the guardrail is recorded as skipped
-    return calib, heldout
+    return calibration_sets(root, calib_n, cfg, need_calib=precision == "int8")

@@ -52,6 +52,23 @@ class Summary:
                 for s, v in self.ms.items() if v}
 
 
+def open_video_writer(path: str | os.PathLike, width: int, height: int, fps: float) -> tuple[cv2.VideoWriter, tuple[int, int]]:
+    """(writer, (pad bottom, pad right)) for a video of ``width`` x ``height``.
+
+    OpenCV's FFmpeg writers silently crop odd sizes (4:2:0 chroma needs even ones), so: .avi is
+    written by OpenCV's own MJPEG writer, which keeps any size; .mp4 (MPEG-4) gets frames padded
+    by one pixel where a side is odd, and the caller says so."""
+    if Path(path).suffix.lower() == ".avi":
+        vw = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+        pad = (0, 0)
+    else:
+        pad = (height % 2, width % 2)
+        vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width + pad[1], height + pad[0]))
+    if not vw.isOpened():
+        raise SegError(f"OpenCV cannot write the video {path}")
+    return vw, pad
+
+
 def _check_something_processed(summary: Summary, source: Source, consequence: str) -> None:
     """A run that segmented no frame failed, whatever the reason: say why in one line."""
     if summary.frames or summary.interrupted:
@@ -123,7 +140,7 @@ def run_pipeline(
             q_in.put(_END)
 
     def writer(video_path: Path | None) -> None:
-        vw = None
+        vw, pad = None, (0, 0)
         try:
             while True:
                 item = q_out.get()
@@ -134,10 +151,13 @@ def run_pipeline(
                 over = seg.overlay(frame, labels, alpha, legend) if (video_path or out_dir or show) else None
                 if video_path is not None:
                     if vw is None:
-                        h, w = frame.shape[:2]
-                        vw = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), source.fps or 30.0, (w, h))
-                        if not vw.isOpened():
-                            raise SegError(f"OpenCV cannot write the video {video_path}")
+                        vw, pad = open_video_writer(video_path, *frame.shape[1::-1], source.fps or 30.0)
+                        if any(pad):
+                            h, w = frame.shape[:2]
+                            summary.warnings.append(f"the mp4 encoder needs even sizes: the {w}x{h} overlay video is "
+                                                    f"padded to {w + pad[1]}x{h + pad[0]} (an .avi --out keeps {w}x{h})")
+                    if any(pad):
+                        over = cv2.copyMakeBorder(over, 0, pad[0], 0, pad[1], cv2.BORDER_REPLICATE)
                     vw.write(over)
                 if out_dir is not None:
                     cv2.imwrite(str(Path(out_dir) / f"{name}.jpg"), over)
@@ -212,7 +232,7 @@ def run_pipeline(
     finally:
         source.close()
     summary.skipped = source.skipped
-    summary.warnings = list(source.warnings)
+    summary.warnings = list(source.warnings) + summary.warnings  # the source's, then the writer's
     for key, d in (("overlays", out_dir), ("masks", masks_dir)):
         if d is not None:
             summary.outputs[key] = str(d)

@@ -9,17 +9,9 @@ import cv2
 import numpy as np
 
 from seg.errors import SegError
+from seg.infer.preprocess import DEFAULT_IMGSZ, model_size, scale_shift
 from seg.infer.session import create_session
 from seg.metadata import FORMAT, MAX_SIZE, MIN_SIZE, check, from_props, is_e2e
-
-DEFAULT_IMGSZ = 512  # longer side fed to the model when its metadata has no seg.imgsz: VOC's image size
-
-
-def model_size(h: int, w: int, imgsz: int) -> tuple[int, int]:
-    """(H, W) for the model: longer side ``imgsz`` (0: the frame's own size, at most MAX_SIZE),
-    aspect kept, each side rounded to a multiple of 32 (the largest output stride) and at least 32."""
-    scale = min(1.0, MAX_SIZE / max(h, w)) if imgsz <= 0 else imgsz / max(h, w)
-    return max(32, int(round(h * scale / 32)) * 32), max(32, int(round(w * scale / 32)) * 32)
 
 
 def _check_seg_model(sess, path: str) -> dict[str, Any]:
@@ -65,10 +57,9 @@ class Segmenter:
         if self.imgsz != 0 and not MIN_SIZE <= self.imgsz <= MAX_SIZE:
             raise SegError(f"input size {self.imgsz} is out of range: 0 (the frame's own size) or {MIN_SIZE}..{MAX_SIZE}")
         self.class_names: list[str] = self.meta["class_names"]
-        # Normalisation folded into one multiply-add on 0..255 values, in BGR order to skip a copy.
-        mean, std = np.array(self.meta["mean"], np.float32), np.array(self.meta["std"], np.float32)
-        self._scale = (1.0 / (255.0 * std))[::-1].copy()
-        self._shift = (-mean / std)[::-1].copy()
+        # The normalisation as one multiply-add on 0..255 values, in BGR order to skip a copy.
+        scale, shift = scale_shift(self.meta["mean"], self.meta["std"])
+        self._scale, self._shift = scale[::-1].copy(), shift[::-1].copy()
         self.palette_bgr = np.array(self.meta["palette"], np.uint8)[:, ::-1].copy()
         # An end-to-end graph (`seg export --e2e`) takes the BGR frame and returns labels: the
         # host only resizes.

@@ -82,7 +82,7 @@ def has_nvidia_gpu() -> bool:
     return shutil.which("nvidia-smi") is not None
 
 
-def _try(path: str, name: str, opts: ort.SessionOptions, fp16: bool, cache_dir: Path) -> ort.InferenceSession | None:
+def _try(path: str | bytes, name: str, opts: ort.SessionOptions, fp16: bool, cache_dir: Path) -> ort.InferenceSession | None:
     provider = PROVIDERS[name]
     if provider not in ort.get_available_providers() or (name != "cpu" and not has_nvidia_gpu()):
         return None
@@ -103,13 +103,14 @@ def _try(path: str, name: str, opts: ort.SessionOptions, fp16: bool, cache_dir: 
             sess = ort.InferenceSession(path, opts, providers=chain)
     except Exception as e:
         if name == "cpu":  # the model itself is unreadable: say so
-            raise SegError(f"ONNX Runtime cannot load {path}: {str(e).strip().splitlines()[0]}") from None
+            what = "the model" if isinstance(path, bytes) else path
+            raise SegError(f"ONNX Runtime cannot load {what}: {str(e).strip().splitlines()[0]}") from None
         return None
     return sess if sess.get_providers()[0] == provider else None
 
 
 def create_session(
-    path: str | os.PathLike,
+    path: str | os.PathLike | bytes,
     provider: str = "auto",
     threads: int | None = None,
     fp16: bool = False,
@@ -118,7 +119,8 @@ def create_session(
     opt_level: str = "all",
     save_optimized: bool = False,
 ) -> tuple[ort.InferenceSession, str]:
-    """Open ``path`` on ``provider`` (auto|tensorrt|cuda|cpu); return (session, provider used).
+    """Open ``path`` (a file, or a serialized model as bytes) on ``provider`` (auto|tensorrt|cuda|cpu);
+    return (session, provider used). The one ONNX Runtime session factory of seg.
 
     An explicitly requested provider that cannot run here is a SegError listing the ones that
     can. ``threads`` sets the CPU provider's intra-op threads (default: ORT's, one per core).
@@ -128,9 +130,12 @@ def create_session(
     ``save_optimized`` (CPU provider): keep the optimised graph in ``<model dir>/.ort-cache/``
     and load it, optimisation skipped, on the next start (see the README for the measured gain).
     """
-    path = str(path)
-    if not Path(path).is_file():
-        raise SegError(f"model file {path} does not exist")
+    if isinstance(path, bytes):
+        save_optimized = False  # nothing on disk to key a cache by
+    else:
+        path = str(path)
+        if not Path(path).is_file():
+            raise SegError(f"model file {path} does not exist")
     if provider != "auto" and provider not in PROVIDERS:
         raise SegError(f"unknown provider {provider!r}; choose one of: auto, {', '.join(PROVIDERS)}")
     if opt_level not in OPT_LEVELS:

@@ -51,6 +51,7 @@ class Source:
 
     fps: float | None = None
     count: int | None = None
+    size: tuple[int, int] = (0, 0)  # (width, height) of a video's frames; (0, 0) where unknown
     is_video = False
     is_live = False
 
@@ -101,6 +102,7 @@ class VideoSource(Source):
         self.fps = fps if fps and fps > 0 and fps < 1000 else None
         n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.count = n if n > 0 and not live else None
+        self.size = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         self.stem = "camera" if live else Path(str(spec)).stem
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:

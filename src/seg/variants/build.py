@@ -21,19 +21,13 @@ import onnx
 
 from seg._io import atomic_path, writable_dir
 from seg.errors import NoCalibrationData, SegError
-from seg.export.e2e import wrap_e2e
-from seg.export.quantize import (MAX_DROP_POINTS, Int8Config, convert_fp16, cpu_session, guardrail, label_agreement,
-                                 quantize_int8)
-from seg.metadata import E2E_INPUT_LAYOUT, E2E_OUTPUT_LAYOUT, from_props, to_props
+from seg.metadata import E2E_INPUT_LAYOUT, E2E_OUTPUT_LAYOUT, FORMAT, check, is_e2e, read_meta, to_props
+from seg.variants.e2e import wrap_e2e
+from seg.variants.quantize import (MAX_DROP_POINTS, MIN_AGREEMENT, Int8Config, convert_fp16, cpu_session, guardrail,
+                                   label_agreement, quantize_int8)
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MIN_E2E_AGREEMENT = 0.999  # e2e graph vs the plain model: the issue's bar
-
-
-def read_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """The ``seg.*`` metadata of an .onnx file (without loading the weights into a session)."""
-    model = onnx.load(str(path), load_external_data=False)
-    return from_props({p.key: p.value for p in model.metadata_props})
 
 
 def spread(dataset, n: int) -> list[np.ndarray]:
@@ -59,14 +53,17 @@ def make_variant(
     heldout=None,
     int8: Int8Config = Int8Config(),
     max_drop: float = MAX_DROP_POINTS,
+    min_agreement: float = MIN_AGREEMENT,
     force: bool = False,
     log: Callable[[str], None] = lambda m: None,
 ) -> dict[str, Any]:
     """Build one variant of the verified fp32 model ``fp32_path`` into ``out``; return its report.
 
-    ``calib``: dataset whose images calibrate int8. ``heldout``: dataset (a val split) for the
-    guardrail; without it the guardrail is recorded as skipped. Raises SegError, leaving no file,
-    when the guardrail refuses (unless ``force``) or the e2e graph disagrees with the plain one.
+    ``calib``: dataset whose images calibrate int8 (see :mod:`seg.variants.data`). ``heldout``:
+    held-out images for the guardrail (with masks: the mIoU guardrail, ``max_drop``; plain images:
+    label agreement with fp32, ``min_agreement``); without it the guardrail is recorded as
+    skipped. Raises SegError, leaving no file, when the guardrail refuses (unless ``force``) or
+    the e2e graph disagrees with the plain one.
     """
     if precision not in PRECISIONS:
         raise SegError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
@@ -74,7 +71,7 @@ def make_variant(
         raise SegError("the fp32 variant is the plain export itself")
     out = Path(out)
     writable_dir(out.parent, "output folder")
-    meta = read_meta(fp32_path)
+    meta = check_plain_fp32(fp32_path, read_meta(fp32_path))
     if precision == "int8" and calib is None:
         raise NoCalibrationData("none given")
     report: dict[str, Any] = {"model": meta.get("model"), "path": str(out), "precision": precision, "e2e": e2e}
@@ -92,12 +89,12 @@ def make_variant(
             else:
                 extra["quantization"] = convert_fp16(fp32_path, core)
             if heldout is not None:
-                log(f"guardrail: fp32 vs {precision} mIoU on {len(heldout)} held-out images")
-                g = guardrail(fp32_path, core, heldout, meta, max_drop, session=session)
+                held = "held-out" if getattr(heldout, "held_out", True) else "calibration (no others to hold out)"
+                log(f"guardrail: fp32 vs {precision} on {len(heldout)} {held} images")
+                g = guardrail(fp32_path, core, heldout, meta, max_drop, min_agreement, session=session)
                 report["guardrail"] = extra["guardrail"] = g
                 if not g["passed"]:
-                    msg = (f"{precision} model loses {g['drop_points']:.2f} mIoU points on {g['data']} {g['split']} "
-                           f"({g['miou']:.4f} vs fp32 {g['fp32_miou']:.4f}; the limit is {max_drop:.2f})")
+                    msg = _refusal(precision, g)
                     if not force:
                         raise SegError(f"{msg}: not written; pass --force to write it anyway")
                     log(f"warning: {msg}; written anyway (--force)")
@@ -128,6 +125,25 @@ def make_variant(
             onnx.save(proto, str(tmp), save_as_external_data=False)
     report["bytes"] = out.stat().st_size
     return report
+
+
+def check_plain_fp32(path: str | os.PathLike, meta: dict[str, Any]) -> dict[str, Any]:
+    """A variant is built from a plain fp32 seg export (what `seg export` writes first), nothing else."""
+    if meta.get("format") != FORMAT:
+        raise SegError(f"{path} is not a seg model: no '{FORMAT}' metadata (export it with `seg export`)")
+    check(meta, str(path))
+    if meta.get("precision", "fp32") != "fp32" or is_e2e(meta):
+        raise SegError(f"{path} is already a {meta.get('precision')}{' e2e' if is_e2e(meta) else ''} variant: "
+                       "build variants from the plain fp32 export")
+    return meta
+
+
+def _refusal(precision: str, g: dict[str, Any]) -> str:
+    if g["kind"] == "miou":
+        return (f"{precision} model loses {g['drop_points']:.2f} mIoU points on {g['data']} {g['split']} "
+                f"({g['miou']:.4f} vs fp32 {g['fp32_miou']:.4f}; the limit is {g['max_drop_points']:.2f})")
+    return (f"{precision} model gives the fp32 model's label on only {g['label_agreement']:.2%} of the pixels of "
+            f"{g['images']} images in {g['data']} (the limit is {g['min_agreement']:.0%})")
 
 
 def _noise_images() -> list[np.ndarray]:

@@ -25,10 +25,14 @@ import numpy as np
 import onnx
 
 from seg.errors import SegError
-from seg.metadata import is_e2e
+from seg.infer.preprocess import labels_of, model_input
 from seg.metrics import ConfusionMatrix
 
-MAX_DROP_POINTS = 1.0  # the issue's guardrail: at most 1.0 mIoU point below fp32
+MAX_DROP_POINTS = 1.0  # with masks: at most 1.0 mIoU point below fp32
+# Without masks (a plain image folder): the variant must give the fp32 model's label on at least
+# this share of the pixels. Measured here: trained models whose int8 files pass the 1-point mIoU
+# guardrail agree with fp32 on 95.4-99.7% of the pixels (synthetic val and real VOC photos).
+MIN_AGREEMENT = 0.95
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Int8Config:
     per_channel: bool = True  # one scale per output channel: BN-folded weights vary a lot across channels
     method: str = "minmax"  # calibration: minmax | percentile | entropy
     exclude_ops: tuple[str, ...] = ()  # op types left in float, e.g. ("Resize",)
-    subpixel: bool = True  # ConvTranspose -> Conv + DepthToSpace, so decoders quantise (seg.export.subpixel)
+    subpixel: bool = True  # ConvTranspose -> Conv + DepthToSpace, so decoders quantise (seg.variants.subpixel)
     calib_n: int = 64  # calibration images from the training split
 
     def __post_init__(self) -> None:
@@ -53,25 +57,6 @@ class Int8Config:
                 raise SegError(f"int8 {key} {getattr(self, key)!r}: choose one of {', '.join(allowed)}")
         if self.calib_n < 1:
             raise SegError("--calib-n must be at least 1")
-
-
-def normalise(image_rgb: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """RGB uint8 [H,W,3] -> the fp32 model's input float32 [1,3,H,W]."""
-    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-    return ((image_rgb.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)[None].copy()
-
-
-def model_input(image_rgb: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    """What a model with metadata ``meta`` takes for one RGB image: a normalised float batch, or
-    for an end-to-end graph the BGR uint8 frame as a camera gives it."""
-    if is_e2e(meta):
-        return np.ascontiguousarray(image_rgb[None, ..., ::-1])
-    return normalise(image_rgb, meta["mean"], meta["std"])
-
-
-def labels_of(output: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    """Label maps [N,H,W] from a model's output (logits, or labels already for e2e graphs)."""
-    return output if is_e2e(meta) else output.argmax(1)
 
 
 def cpu_session(path: str | os.PathLike, threads: int | None = None):
@@ -139,7 +124,7 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, ima
 
 def _subpixel(fp32_path: str | os.PathLike, out: Path) -> int:
     """Write the sub-pixel rewrite of ``fp32_path`` to ``out`` after checking it computes the same."""
-    from seg.export.subpixel import rewrite
+    from seg.variants.subpixel import rewrite
 
     model, n = rewrite(onnx.load(str(fp32_path)))
     onnx.save(model, str(out))
@@ -182,33 +167,43 @@ def _toposort(graph: onnx.GraphProto) -> None:
 
 
 def guardrail(reference: str | os.PathLike, candidate: str | os.PathLike, dataset, meta: dict[str, Any],
-              max_drop: float = MAX_DROP_POINTS, limit: int | None = None, session=cpu_session) -> dict[str, Any]:
-    """Score ``reference`` (fp32) and ``candidate`` on every image of ``dataset`` (a held-out
-    split) at the image's own size; ``passed`` when the candidate's mIoU is at most ``max_drop``
-    points lower. Also the fraction of labelled pixels where the two predict the same class."""
+              max_drop: float = MAX_DROP_POINTS, min_agreement: float = MIN_AGREEMENT, limit: int | None = None,
+              session=cpu_session) -> dict[str, Any]:
+    """Run ``reference`` (fp32) and ``candidate`` on every image of ``dataset`` (held-out images)
+    at the image's own size, and judge the candidate:
+
+    - images with masks (a VOC split): ``passed`` when its mIoU is at most ``max_drop`` points
+      below the fp32 model's (``kind: "miou"``);
+    - plain images (``load`` gives no mask): ``passed`` when it predicts the fp32 model's label on
+      at least ``min_agreement`` of the pixels (``kind: "agreement"``).
+
+    The fraction of pixels with the same label is reported either way."""
     sessions = [session(reference), session(candidate)]
     num_classes = int(meta.get("num_classes", 21))
     cms = [ConfusionMatrix(num_classes), ConfusionMatrix(num_classes)]
-    same = total = 0
+    same = total = masks = 0
     n = len(dataset) if limit is None else min(limit, len(dataset))
     for i in range(n):
         image, mask = dataset.load(i)
         preds = []
         for sess, cm in zip(sessions, cms):
-            x = model_input(image, meta)
-            pred = labels_of(sess.run(None, {sess.get_inputs()[0].name: x})[0], meta)[0]
-            cm.update(pred, mask)
+            pred = labels_of(sess.run(None, {sess.get_inputs()[0].name: model_input(image, meta)})[0], meta)[0]
+            if mask is not None:
+                cm.update(pred, mask)
             preds.append(pred)
+        masks += mask is not None
         same += int((preds[0] == preds[1]).sum())
         total += preds[0].size
-    ref, cand = cms[0].compute(), cms[1].compute()
-    drop = (ref.miou - cand.miou) * 100
-    return {
-        "split": getattr(dataset, "split", None), "data": str(getattr(dataset, "voc_dir", "")), "images": n,
-        "fp32_miou": ref.miou, "miou": cand.miou, "fp32_pixel_acc": ref.pixel_acc, "pixel_acc": cand.pixel_acc,
-        "drop_points": drop, "label_agreement": same / max(total, 1), "max_drop_points": max_drop,
-        "passed": drop <= max_drop,
-    }
+    agreement = same / max(total, 1)
+    report: dict[str, Any] = {"split": getattr(dataset, "split", None), "data": str(getattr(dataset, "voc_dir", "")),
+                              "images": n, "held_out": bool(getattr(dataset, "held_out", True)),
+                              "label_agreement": agreement}
+    if masks == n:
+        ref, cand = cms[0].compute(), cms[1].compute()
+        drop = (ref.miou - cand.miou) * 100
+        return {**report, "kind": "miou", "fp32_miou": ref.miou, "miou": cand.miou, "fp32_pixel_acc": ref.pixel_acc,
+                "pixel_acc": cand.pixel_acc, "drop_points": drop, "max_drop_points": max_drop, "passed": drop <= max_drop}
+    return {**report, "kind": "agreement", "min_agreement": min_agreement, "passed": agreement >= min_agreement}
 
 
 def label_agreement(a: str | os.PathLike, b: str | os.PathLike, images: Sequence[np.ndarray],

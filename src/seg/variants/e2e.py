@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from seg.infer.preprocess import scale_shift
 from seg.metadata import E2E_INPUT_LAYOUT, E2E_INPUT_NAME, E2E_OUTPUT_LAYOUT, E2E_OUTPUT_NAME, INPUT_NAME, OUTPUT_NAME
 
 
@@ -37,11 +38,11 @@ def wrap_e2e(core: onnx.ModelProto, mean: Sequence[float], std: Sequence[float])
     if image is None or logits is None:
         raise ValueError(f"wrap_e2e needs a graph with input {INPUT_NAME!r} and output {OUTPUT_NAME!r}")
     n, _, h, w = _dims(image)
-    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    scale, shift = scale_shift(mean, std)  # the runtime's own normalisation, as one multiply-add
     g.initializer.extend([
         numpy_helper.from_array(np.array([2, 1, 0], np.int64), "e2e_bgr_to_rgb"),
-        numpy_helper.from_array((1.0 / (255.0 * std)).reshape(1, 3, 1, 1), "e2e_scale"),
-        numpy_helper.from_array((-mean / std).reshape(1, 3, 1, 1), "e2e_shift"),
+        numpy_helper.from_array(scale.reshape(1, 3, 1, 1), "e2e_scale"),
+        numpy_helper.from_array(shift.reshape(1, 3, 1, 1), "e2e_shift"),
     ])
     pre = [
         helper.make_node("Cast", [E2E_INPUT_NAME], ["e2e_float"], to=TensorProto.FLOAT, name="e2e_cast_in"),

@@ -1,0 +1,30 @@
+"""Score a deployed .onnx model on a VOC-format split with ``seg.metrics`` (torch-free).
+
+Each image goes through the model at its own size with the runtime contract's preprocessing,
+exactly as ``seg eval`` scores a checkpoint, so the two give the same numbers (to float rounding).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from seg.infer.preprocess import labels_of, model_input
+from seg.infer.session import create_session
+from seg.metadata import check, from_props
+from seg.metrics import ConfusionMatrix, Metrics
+
+
+def evaluate_onnx(path: str | os.PathLike, dataset, provider: str = "auto", threads: int | None = None,
+                  on_image: Callable[[int], None] | None = None) -> tuple[Metrics, dict[str, Any], str]:
+    """(metrics, the model's metadata, the provider that ran it) over every image of ``dataset``."""
+    sess, used = create_session(path, provider, threads, spinning=False)
+    meta = check(from_props(sess.get_modelmeta().custom_metadata_map, str(path)), str(path))
+    name = sess.get_inputs()[0].name
+    cm = ConfusionMatrix(meta["num_classes"])
+    for i in range(len(dataset)):
+        image, mask = dataset.load(i)
+        cm.update(labels_of(sess.run(None, {name: model_input(image, meta)})[0], meta)[0], mask)
+        if on_image is not None:
+            on_image(i + 1)
+    return cm.compute(), meta, used

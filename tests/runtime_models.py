@@ -1,0 +1,31 @@
+"""Models for the runtime tests, made where the training extra is installed.
+
+In the full venv the runtime tests' fixture calls :func:`make`; CI's torch-free venv cannot, so
+`.ci/run` first runs ``python tests/runtime_models.py DIR`` with the full venv and points the
+runtime venv's tests at DIR (``SEG_TEST_MODELS``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def make(root: Path) -> Path:
+    """``root/runs/simple_unet/{best.pt, simple_unet.onnx}``: trained one epoch on a tiny synthetic
+    set (so its predictions are not random noise, which no int8 model could agree with)."""
+    from seg.data.synth import SynthConfig, generate
+    from seg.export import export_checkpoint
+    from seg.train import TrainConfig, train
+
+    runs = root / "runs"
+    if not (runs / "simple_unet" / "simple_unet.onnx").is_file():
+        data = generate(root / "train-data", SynthConfig(train=16, val=4, size=64, seed=5), progress=False)
+        train(TrainConfig(model="simple_unet", data=str(data.parents[1]), out=str(runs), epochs=1, batch_size=4,
+                          crop_size=64, workers=0), progress=False, log=lambda *a: None)
+        export_checkpoint("simple_unet", runs=runs, verify_shapes=((1, 3, 64, 64),))
+    return runs
+
+
+if __name__ == "__main__":
+    print(make(Path(sys.argv[1])))
