@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seg.bench import bench, markdown_table, write_outputs
+from seg.bench import bench
+from seg.reporting import markdown_table, write_outputs
 from seg.models import MODELS
 
 HERE = Path(__file__).resolve().parent

@@ -23,9 +23,9 @@ import cv2
 
 from seg._io import write_json
 from seg.data import VOCSegmentation
-from seg.export import variant_path
-from seg.export.quantize import label_agreement
-from seg.export.variants import read_meta
+from seg.layout import variant_path
+from seg.variants.quantize import label_agreement
+from seg.metadata import read_meta
 from seg.infer import Segmenter
 from seg.machine import machine_info
 from seg.models import MODELS

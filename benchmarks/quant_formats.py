@@ -20,8 +20,8 @@ import numpy as np
 
 from seg._io import write_json
 from seg.data import VOCSegmentation
-from seg.export import make_variant
-from seg.export.quantize import Int8Config, cpu_session
+from seg.variants import make_variant
+from seg.variants.quantize import Int8Config, cpu_session
 from seg.machine import machine_info
 from seg.models import MODELS
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from seg._io import write_json
-from seg.export import variant_path
+from seg.layout import variant_path
 from seg.infer.session import create_session, optimized_cache_path
 from seg.machine import machine_info
 from seg.models import MODELS

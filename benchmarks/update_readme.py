@@ -67,7 +67,7 @@ def run_pipeline_table() -> str:
 
 
 def bench_table() -> str:
-    from seg.bench import markdown_table
+    from seg.reporting import markdown_table
 
     path, r = _result("bench")
     return f"`{path.relative_to(HERE.parent)}` — " + markdown_table(r)
@@ -129,7 +129,28 @@ def session_tuning_table() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"train_budget": train_budget_table, "run_pipeline": run_pipeline_table, "bench": bench_table,
+def runtime_install_table() -> str:
+    path, r = _result("runtime_install")
+    sz, st, ev = r["sizes"], r["startup"], r["eval"]
+    lines = [
+        _caption(path, r, f"start-up = launching `seg run` on one photo ({r['startup_image']}, model "
+        f"`{r['startup_model']}`, CPU) until its overlay is written, median of {r['startup_runs']} launches per venv, "
+        "interleaved."),
+        "",
+        "| install | size on disk | packages | torch | start-up to first frame | to exit |",
+        "|---|---:|---:|---|---:|---:|",
+    ]
+    for k, what in (("runtime", "`pip install seg` (runtime)"), ("full", '`pip install "seg[train,dev]"` (full)')):
+        lines.append(f"| {what} | {sz[k]['bytes'] / 1e9:.2f} GB | {sz[k]['packages']} | "
+                     f"{'yes' if sz[k]['torch'] else 'no'} | {st[k]['first_frame_s']:.2f} s | {st[k]['exit_s']:.2f} s |")
+    lines += ["", f"Runtime / full size: {sz['runtime']['bytes'] / sz['full']['bytes']:.1%}. `seg eval` of "
+              f"{ev['model']} ({ev['minutes']:g} min of training) on {ev['images']} synthetic {ev['split']} images: "
+              f"checkpoint mIoU {ev['checkpoint_miou']:.4f}, its .onnx in the runtime venv {ev['onnx_miou']:.4f} "
+              f"(difference {ev['miou_diff']:.1e}; goal <= 1e-3)."]
+    return "\n".join(lines)
+
+
+TABLES = {"runtime_install": runtime_install_table, "train_budget": train_budget_table, "run_pipeline": run_pipeline_table, "bench": bench_table,
           "quant_formats": quant_formats_table, "edge_speed": edge_speed_table, "session_tuning": session_tuning_table}
 
 
