@@ -100,6 +100,8 @@ def test_guardrail_refuses_and_leaves_nothing(runs, synth_root, tmp_path):
 @pytest.fixture(scope="module")
 def e2e(runs, synth_root):
     fp32 = variant_path(runs, "baseline_fcn")
+    if not fp32.is_file():  # made by the int8 fixture when that ran first; this fixture must not depend on it
+        export_checkpoint("baseline_fcn", runs=runs, verify_shapes=((1, 3, 64, 64),), simplify=False)
     out = variant_path(runs, "baseline_fcn", "fp32", e2e=True)
     report = make_variant(fp32, out, e2e=True, heldout=VOCSegmentation(synth_root, "2007", "val"))
     return fp32, out, report
