@@ -19,9 +19,9 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 RUNTIME_MODULES = (
     "seg", "seg.cli", "seg.errors", "seg._io", "seg.tables", "seg.classes", "seg.metadata", "seg.layout",
-    "seg.metrics", "seg.machine", "seg.reporting", "seg.bench",
+    "seg.metrics", "seg.machine", "seg.reporting", "seg.bench", "seg.doctor",
     "seg.data", "seg.data.voc", "seg.data.folder", "seg.data.synth", "seg.data.download",
-    "seg.infer", "seg.infer.session", "seg.infer.preprocess", "seg.infer.segmenter", "seg.infer.sources",
+    "seg.infer", "seg.infer.session", "seg.infer.providers", "seg.infer.preprocess", "seg.infer.segmenter", "seg.infer.sources",
     "seg.infer.pipeline", "seg.infer.overlay", "seg.infer.masks", "seg.infer.display", "seg.infer.evaluate",
     "seg.variants", "seg.variants.build", "seg.variants.quantize", "seg.variants.e2e", "seg.variants.subpixel",
     "seg.variants.data",

@@ -211,7 +211,7 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def _ort_runners(entry: Entry, providers: list[str]) -> list[Runner]:
+def _ort_runners(entry: Entry, providers: list[str], shapes=None) -> list[Runner]:
     from seg.infer.preprocess import labels_of, model_input
     from seg.infer.session import create_session
     from seg.metadata import from_props
@@ -220,7 +220,8 @@ def _ort_runners(entry: Entry, providers: list[str]) -> list[Runner]:
     for v, path in entry.variants.items():
         precision, e2e = parse_variant(v)
         for p in providers:
-            sess, used = create_session(path, p, spinning=False)  # not spinning: fair to the next engine
+            # not spinning: fair to the next engine; TensorRT's profile covers the timing and scoring sizes
+            sess, used = create_session(path, p, spinning=False, shapes=shapes, fp16=precision == "fp16")
             meta = from_props(sess.get_modelmeta().custom_metadata_map)
             in_name, out_name = sess.get_inputs()[0].name, sess.get_outputs()[0].name
             runners.append(Runner(
@@ -231,7 +232,10 @@ def _ort_runners(entry: Entry, providers: list[str]) -> list[Runner]:
     return runners
 
 
-def _torch_runners(entry: Entry, torch_mod, meta: dict[str, Any], bf16: bool) -> list[Runner]:
+def _torch_runners(entry: Entry, torch_mod, meta: dict[str, Any], bf16: bool, device: str = "cpu") -> list[Runner]:
+    """PyTorch eager fp32 and (``bf16``) its fast path, on ``device``: the ONNX rows' device, so a
+    GPU provider is compared with PyTorch on the GPU. Timed like ONNX Runtime's run(): the input
+    goes to the device and the output comes back inside the timed call."""
     import copy
 
     from seg.infer.preprocess import normalise
@@ -241,23 +245,50 @@ def _torch_runners(entry: Entry, torch_mod, meta: dict[str, Any], bf16: bool) ->
     def feed(f: np.ndarray):
         return torch_mod.from_numpy(np.concatenate([normalise(im, mean, std) for im in f]))
 
-    net = entry.torch_model.eval()
+    net = entry.torch_model.eval().to(device)
 
     def eager(x, net=net) -> np.ndarray:
         with torch_mod.inference_mode():
-            return net(x).numpy()
+            return net(x.to(device)).cpu().numpy()
 
-    runners = [Runner("torch", "cpu", "fp32", False, eager, feed, lambda o: o.argmax(1))]
+    runners = [Runner("torch", device, "fp32", False, eager, feed, lambda o: o.argmax(1))]
     if bf16:
-        # PyTorch's fast CPU path: bf16 autocast (AMX/AVX-512 BF16) with channels_last activations.
+        # PyTorch's fast path: bf16 autocast (AMX/AVX-512 BF16, or a GPU's) with channels_last activations.
         net_cl = copy.deepcopy(net).to(memory_format=torch_mod.channels_last)
 
         def fast(x, net=net_cl) -> np.ndarray:
-            with torch_mod.inference_mode(), torch_mod.autocast("cpu", dtype=torch_mod.bfloat16):
-                return net(x.contiguous(memory_format=torch_mod.channels_last)).float().numpy()
+            with torch_mod.inference_mode(), torch_mod.autocast(device, dtype=torch_mod.bfloat16):
+                return net(x.to(device).contiguous(memory_format=torch_mod.channels_last)).float().cpu().numpy()
 
-        runners.append(Runner("torch", "cpu", "bf16", False, fast, feed, lambda o: o.argmax(1), variant="bf16+channels_last"))
+        runners.append(Runner("torch", device, "bf16", False, fast, feed, lambda o: o.argmax(1),
+                              variant="bf16+channels_last"))
     return runners
+
+
+def _torch_device(torch_mod, providers: list[str]) -> str:
+    """Where the PyTorch rows run: the GPU when the ONNX Runtime rows use one and torch sees it."""
+    return "cuda" if set(providers) & {"cuda", "tensorrt"} and torch_mod.cuda.is_available() else "cpu"
+
+
+def _native_bf16(torch_mod, device: str) -> bool:
+    """bf16 in hardware on ``device`` (emulated bf16 on a V100/T4, or an AVX2 CPU, is slower than fp32)."""
+    from seg.train.loop import _cuda_native_bf16, cpu_has_bf16  # the tests training uses to turn bf16 autocast on
+
+    return _cuda_native_bf16() if device == "cuda" else cpu_has_bf16()
+
+
+def _profile(size: tuple[int, int], batch: int, dataset):
+    """TensorRT's shape profile: the timing size and every scored image's own size, rounded up to 32."""
+    from seg.infer.session import ShapeRange
+
+    h, w = size
+    if dataset is not None:
+        from PIL import Image
+
+        for path in dataset.images:
+            with Image.open(path) as im:  # the header only
+                w, h = max(w, im.size[0]), max(h, im.size[1])
+    return ShapeRange((-(-h // 32) * 32, -(-w // 32) * 32), (-(-size[0] // 32) * 32, -(-size[1] // 32) * 32), batch)
 
 
 def evaluate_engine(runner: Runner, dataset, num_classes: int = 21) -> dict:
@@ -302,7 +333,7 @@ def bench(
     ``variants``: ONNX variants per model (default :func:`default_variants`), exported when
     missing. ``torch_bf16``: add PyTorch bf16 autocast + channels_last rows (default: where the
     CPU has native bf16)."""
-    from seg.infer.session import AUTO_ORDER, create_session
+    from seg.infer.session import AUTO_ORDER, TRIVIAL, create_session
 
     for e in engines:
         if e not in ENGINES:
@@ -327,26 +358,31 @@ def bench(
         dataset = VOCSegmentation(data, year, "val")
     entries, missing = resolve_entries(models, runs, random_init, log)  # with torch installed: from checkpoints
     skipped += missing
-    if providers is None:
-        providers = [create_session(entries[0].onnx_path, "auto")[1]]
+    attempts: list = []
+    if providers is None:  # picked on a tiny model: a TensorRT engine of the real one is built by its runner
+        from seg.doctor import tiny_model
+        from seg.infer.session import ShapeRange
+
+        providers = [create_session(tiny_model(), "auto", shapes=ShapeRange((64, 64)), attempts=attempts)[1]]
     if variants is None:
         variants = default_variants(providers)
     if "onnxruntime" in engines:
         for entry in entries:
             skipped += add_variants(entry, variants, runs, data, log)
+    device = _torch_device(torch_mod, providers) if torch_mod is not None else "cpu"
     if torch_mod is not None and torch_bf16 is None:
-        from seg.train.loop import cpu_has_bf16  # the test training uses to turn bf16 autocast on
-
-        torch_bf16 = cpu_has_bf16()
+        torch_bf16 = _native_bf16(torch_mod, device)
     bf16 = torch_mod is not None and bool(torch_bf16)
 
     header = _header(size, batch, n_runs, warmup, data, engines, providers)
-    header.update(variants=list(variants), torch_bf16=bf16, skipped=skipped)
+    header.update(variants=list(variants), torch_bf16=bf16, skipped=skipped, torch_device=device,
+                  provider_verdict=[a.verdict() for a in attempts if not a.ok and a.reason not in TRIVIAL])
+    shapes = _profile(size, batch, dataset)
     rows: list[dict[str, Any]] = []
     frames = np.random.default_rng(0).integers(0, 256, (batch, *size, 3), dtype=np.uint8)
     for entry in entries:
         model_rows, interrupted = _bench_model(entry, engines, providers, torch_mod, bf16, frames, size, batch, n_runs,
-                                               warmup, dataset, on_progress)
+                                               warmup, dataset, on_progress, shapes, device)
         rows += model_rows
         if interrupted:
             header["interrupted"] = True
@@ -355,7 +391,8 @@ def bench(
 
 
 def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames: np.ndarray, size, batch: int,
-                 n_runs: int, warmup: int, dataset, on_progress) -> tuple[list[dict[str, Any]], bool]:
+                 n_runs: int, warmup: int, dataset, on_progress, shapes=None,
+                 device: str = "cpu") -> tuple[list[dict[str, Any]], bool]:
     """Time (interleaved) and score every runner of one model: (rows, interrupted). After Ctrl-C
     the runners timed at least once still get rows (``runs`` says how many), unscored."""
 
@@ -365,9 +402,9 @@ def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames
     try:
         meta = read_meta(entry.onnx_path)
         if "onnxruntime" in engines:
-            runners += _ort_runners(entry, providers)
+            runners += _ort_runners(entry, providers, shapes)
         if "torch" in engines and entry.torch_model is not None:
-            runners += _torch_runners(entry, torch_mod, meta, bf16)
+            runners += _torch_runners(entry, torch_mod, meta, bf16, device)
         inputs = [r.feed(frames) for r in runners]
         times = [[] for _ in runners]
         for _ in range(warmup):

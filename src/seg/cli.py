@@ -532,17 +532,19 @@ def run(
     src = open_source(video, source, folder, images, recursive, timeout)  # cheap for files; a camera gets --timeout
     if out is None and out_video is not None and any(v % 2 for v in src.size):
         out_video = out_video.with_suffix(".avi")  # OpenCV's mp4 writers crop odd sizes; its MJPEG .avi keeps them
-    if out_video is not None and out_video.exists():
-        err.print(f"warning: replacing {out_video} (an earlier run's output)", highlight=False, soft_wrap=True)
     try:
         seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16,
-                        cache_dir=trt_cache_dir(runs), opt_level=opt_level, save_optimized=save_optimized)
+                        cache_dir=trt_cache_dir(runs), opt_level=opt_level, save_optimized=save_optimized,
+                        max_frame=src.size[::-1] if src.is_video and all(src.size) else None,
+                        varying_sizes=not src.is_video)
     except BaseException:
         src.close()
         raise
+    if out_video is not None and out_video.exists():
+        err.print(f"warning: replacing {out_video} (an earlier run's output)", highlight=False, soft_wrap=True)
     weights = seg.meta.get("weights", "?")
     err.print(f"{seg.meta.get('model')} ({onnx_path}{', UNTRAINED weights' if weights == 'random-init' else ''}) "
-              f"on {seg.provider}, model input {seg.imgsz or 'native'} px", highlight=False, soft_wrap=True)
+              f"on {seg.provider_verdict()}, model input {seg.imgsz or 'native'} px", highlight=False, soft_wrap=True)
     total = min(x for x in (src.count, max_frames) if x) if (src.count or max_frames) else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
@@ -626,6 +628,46 @@ def info(
     show(out_console, [Column("field", lambda r: r[0]), Column("value", lambda r: r[1])], rows, title=f"seg info: {model.name}")
 
 
+@app.command()
+def doctor(
+    json_flag: bool = typer.Option(False, "--json", help="Print everything as JSON instead of tables."),
+    runs: Path = typer.Option(Path("runs"), help="Runs folder (its trt_cache/ is where TensorRT is tried)."),
+) -> None:
+    """Check what this machine can run: versions, CPU class, GPUs, providers.
+
+    Each ONNX Runtime provider (TensorRT, CUDA, CPU) is tried on a tiny model through the same
+    session factory as seg run: it works (node placement and time) or the one-line reason why not.
+    """
+    import json
+
+    from seg.doctor import doctor as run_doctor
+    from seg.layout import trt_cache_dir
+
+    d = run_doctor(str(trt_cache_dir(runs)))
+    if json_flag:
+        out_console.print_json(json.dumps(d))
+        return
+    v, m = d["versions"], d["machine"]
+    t = v["torch"]
+    rows = [
+        ("seg", v["seg"]), ("Python", f"{v['python']} ({v['platform']})"),
+        ("ONNX Runtime", f"{v['onnxruntime']}, {v['onnxruntime_build']}; providers listed: "
+                         f"{', '.join(p.removesuffix('ExecutionProvider') for p in v['onnxruntime_providers'])}"),
+        ("OpenCV", f"{v['opencv']}, GUI {v['opencv_gui']}; display: {v['display']}"),
+        ("numpy", v["numpy"]),
+        ("torch", "not installed (the runtime alone)" if t is None else
+         f"{t['version']}, CUDA {t['cuda'] or '-'}{', GPU visible' if t['cuda_available'] else ', no GPU visible'}"),
+        ("TensorRT library", v["tensorrt_library"]),
+        ("CPU", f"{m['cpu']}, {m['cores']} cores, class {m['cpu_class']} ({'/'.join(m['cpu_flags']) or '-'})"),
+        ("GPUs", "; ".join(m["gpus"]) or "none found (no nvidia-smi)"),
+    ]
+    show(out_console, [Column("what", lambda r: r[0]), Column("found", lambda r: r[1])], rows, title="seg doctor")
+    show(out_console, [Column("provider", lambda r: r["provider"]), Column("works", lambda r: "yes" if r["works"] else "no"),
+                       Column("ms (64x64)", lambda r: fmt(r["ms"], ".2f"), right=True),
+                       Column("detail", lambda r: r["detail"])],
+         d["providers"], title="ONNX Runtime providers, each tried on a tiny model")
+
+
 def _csv_list(value: Optional[str]) -> Optional[list[str]]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -683,6 +725,9 @@ def bench(
                f"{' (INTERRUPTED: partial)' if h['interrupted'] else ''}",
          caption=f"{h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; ORT {h['onnxruntime']}, "
                  f"torch {h.get('torch', '-')}")
+    if h.get("provider_verdict"):  # why auto passed over a GPU provider, as seg run says it
+        out_console.print(f"ONNX Runtime on {', '.join(h['providers'])} ({'; '.join(h['provider_verdict'])})",
+                          highlight=False, soft_wrap=True)
     for sk in h.get("skipped", []):
         out_console.print(f"{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason')}", highlight=False,
                           soft_wrap=True)

@@ -20,6 +20,7 @@ def machine_info() -> dict:
         pass
     info = {
         "cpu": model,
+        "cpu_class": cpu_class(flags, platform.machine()),
         "cores": os.cpu_count(),
         "cpu_flags": sorted(flags & {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "neon"}),
         "python": platform.python_version(),
@@ -39,6 +40,18 @@ def machine_info() -> dict:
     except ImportError:
         pass
     return info
+
+
+def cpu_class(flags: set[str], arch: str = "x86_64") -> str:
+    """The instruction-set class that decides CPU speed here: ``amx``, ``avx512-bf16``,
+    ``avx512-vnni``, ``avx512``, ``avx2``, ``arm64`` or ``baseline`` (the best the flags show)."""
+    if arch.lower() in ("aarch64", "arm64"):
+        return "arm64"
+    for name, needs in (("amx", "amx_int8"), ("avx512-bf16", "avx512_bf16"), ("avx512-vnni", "avx512_vnni"),
+                        ("avx512", "avx512f"), ("avx2", "avx2")):
+        if needs in flags:
+            return name
+    return "baseline"
 
 
 def describe(info: dict) -> str:

@@ -111,8 +111,10 @@ def verify(
         # The one session factory: it refuses a provider that would silently fall back to the CPU
         # (onnxruntime-gpu lists CUDA even where cuDNN is missing), so no check runs under a false label.
         try:
+            # tf32=False: CUDA convolutions in full fp32 (TF32's 10-bit mantissa alone can flip labels
+            # of a random-init model, whose logits are nearly tied)
             sess = create_session(onnx_path if isinstance(onnx_path, bytes) else str(onnx_path), SHORT[provider],
-                                  spinning=False)[0]
+                                  spinning=False, tf32=False)[0]
         except SegError as e:
             if providers or provider == "CPUExecutionProvider":
                 raise  # asked for explicitly, or the CPU itself: a real failure

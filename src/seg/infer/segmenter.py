@@ -10,8 +10,8 @@ import numpy as np
 
 from seg.errors import SegError
 from seg.infer.preprocess import DEFAULT_IMGSZ, model_size, scale_shift
-from seg.infer.session import create_session
-from seg.metadata import FORMAT, MAX_SIZE, MIN_SIZE, check, from_props, is_e2e
+from seg.infer.session import TRIVIAL, Attempt, ShapeRange, create_session, has_nvidia_gpu
+from seg.metadata import FORMAT, MAX_SIZE, MIN_SIZE, check, from_props, is_e2e, read_meta
 
 
 def _check_seg_model(sess, path: str) -> dict[str, Any]:
@@ -44,18 +44,29 @@ class Segmenter:
 
     def __init__(self, model_path: str | os.PathLike, provider: str = "auto", imgsz: int | None = None,
                  threads: int | None = None, fp16: bool = False, cache_dir: str | os.PathLike = "runs/trt_cache",
-                 opt_level: str = "all", save_optimized: bool = False):
+                 opt_level: str = "all", save_optimized: bool = False, max_frame: tuple[int, int] | None = None,
+                 varying_sizes: bool = False):
+        """``max_frame`` (H, W): the largest frame expected, which sizes TensorRT's profile when
+        ``imgsz`` is 0 (the frame's own size); ``varying_sizes``: frames of many sizes (a folder of
+        photos), so cuDNN picks algorithms by heuristic instead of benchmarking every new shape."""
+        if imgsz is not None and imgsz != 0 and not MIN_SIZE <= imgsz <= MAX_SIZE:
+            raise SegError(f"input size {imgsz} is out of range: 0 (the frame's own size) or {MIN_SIZE}..{MAX_SIZE}")
         self.path = str(model_path)
-        self.session, self.provider = create_session(model_path, provider, threads, fp16, cache_dir,
-                                                     opt_level=opt_level, save_optimized=save_optimized)
+        self.attempts: list[Attempt] = []
+        gpu = provider in ("tensorrt", "cuda") or (provider == "auto" and has_nvidia_gpu())
+        meta = read_meta(model_path) if gpu else {}  # only GPUs need it before the session: TensorRT's profile
+        size = imgsz if imgsz is not None else int(meta.get("imgsz") or DEFAULT_IMGSZ)
+        side = size if size > 0 else max(model_size(*(max_frame or (MAX_SIZE, MAX_SIZE)), 0))
+        self.session, self.provider = create_session(
+            model_path, provider, threads, fp16 or meta.get("precision") == "fp16", cache_dir, opt_level=opt_level,
+            save_optimized=save_optimized, shapes=ShapeRange.for_imgsz(min(side, MAX_SIZE)),
+            conv_search="HEURISTIC" if varying_sizes else "EXHAUSTIVE", attempts=self.attempts)
         self.meta = _check_seg_model(self.session, self.path)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         # The training images' size (seg.imgsz) unless asked otherwise: a model trained on
         # 160-px images sees objects at the wrong scale when fed 512 px.
         self.imgsz = int(imgsz if imgsz is not None else self.meta.get("imgsz") or DEFAULT_IMGSZ)
-        if self.imgsz != 0 and not MIN_SIZE <= self.imgsz <= MAX_SIZE:
-            raise SegError(f"input size {self.imgsz} is out of range: 0 (the frame's own size) or {MIN_SIZE}..{MAX_SIZE}")
         self.class_names: list[str] = self.meta["class_names"]
         # The normalisation as one multiply-add on 0..255 values, in BGR order to skip a copy.
         scale, shift = scale_shift(self.meta["mean"], self.meta["std"])
@@ -69,8 +80,12 @@ class Segmenter:
         # beyond the palette must be caught here rather than as an IndexError in the overlay.
         channels = self.session.get_outputs()[0].shape[1] if not self.e2e else None
         self._check_labels = not isinstance(channels, int)
-        # On CUDA, IO binding lets ORT reuse its device buffers instead of allocating per call.
-        self._binding = self.session.io_binding() if self.provider in ("cuda", "tensorrt") else None
+
+    def provider_verdict(self) -> str:
+        """The provider used, and why the ones before it in ``auto``'s order were not, where that
+        is news (a machine with no NVIDIA driver, or a CPU-only onnxruntime, needs no explanation)."""
+        skipped = [a.verdict() for a in self.attempts if not a.ok and a.reason not in TRIVIAL]
+        return self.provider + (f" ({'; '.join(skipped)})" if skipped else "")
 
     def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
         """BGR uint8 [H,W,3] -> normalised RGB float32 [1,3,h,w] at the model size (for an
@@ -84,14 +99,10 @@ class Segmenter:
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """The model's output for a preprocessed batch: logits, or labels for an e2e model."""
+        # Plain run(): on a GPU the frame goes over once and the output comes back once, which
+        # IO binding with host buffers did too; the e2e graph keeps both transfers small (uint8).
         try:
-            if self._binding is None:
-                return self.session.run([self.output_name], {self.input_name: x})[0]
-            b = self._binding
-            b.bind_cpu_input(self.input_name, x)
-            b.bind_output(self.output_name)
-            self.session.run_with_iobinding(b)
-            return b.copy_outputs_to_cpu()[0]
+            return self.session.run([self.output_name], {self.input_name: x})[0]
         except Exception as e:  # ORT raises its own types; out of memory is the usual one at large sizes
             shape = "x".join(map(str, x.shape))
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -1,8 +1,21 @@
-"""ONNX Runtime sessions: pick the best execution provider that actually works here.
+"""ONNX Runtime sessions: the one session factory of seg, and the provider that really works.
 
-``auto`` tries TensorRT, then CUDA, then CPU. onnxruntime-gpu lists the GPU providers even on
-a machine without CUDA libraries and then silently falls back to the CPU, so a provider counts
-as working only if the session it creates really runs on it.
+``auto`` tries TensorRT, then CUDA, then CPU. A GPU provider counts as working only when the
+session it creates runs on it: onnxruntime-gpu lists CUDA and TensorRT even where CUDA, cuDNN or
+TensorRT libraries are missing, and then (i) quietly puts everything on the CPU, or (ii) with
+TensorRT and dynamic shapes, fails only at the first run, where ``InferenceSession.run()`` silently
+re-creates the session on the CPU. So, for a GPU provider (as ONNX Runtime's sources and docs
+describe, 1.31):
+
+- the chain is the documented one: TensorRT -> CUDA -> CPU, CUDA -> CPU (nodes a provider cannot
+  take go to the next one), with ONNX Runtime's silent whole-session fallback to the CPU disabled;
+- one warm-up run at the profile's shape happens here (it builds TensorRT's engine), and node
+  placement is read back (``session.record_ep_graph_assignment_info``): a failure, or a graph with no
+  node on the GPU, is reported and the next provider tried;
+- TensorRT gets explicit min/opt/max shape profiles (so new frame sizes within them never rebuild
+  the engine) and an engine cache keyed by the model file's *content* (ONNX Runtime names cached
+  engines from the file name, node names and versions: a re-export with new weights to the same
+  path would otherwise load the old engine).
 """
 
 from __future__ import annotations
@@ -11,17 +24,16 @@ import contextlib
 import hashlib
 import io
 import os
-import shutil
-import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from seg.errors import SegError
-
-PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
-AUTO_ORDER = ("tensorrt", "cuda", "cpu")
-
+from seg.infer.providers import (  # noqa: F401  (re-exported: the session's vocabulary)
+    AUTO_ORDER, CHAIN, GPU, NO_DRIVER, NOT_IN_BUILD, PROVIDERS, TRIVIAL, Attempt, ShapeRange, content_key,
+    has_nvidia_gpu, library_problem, provider_options)
 
 OPT_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -66,47 +78,88 @@ def optimized_cache_path(model_path: str | os.PathLike, opt_level: str = "all") 
                    "(set SEG_CACHE_DIR to a writable folder, or leave out --save-optimized)")
 
 
-def _options(name: str, fp16: bool, cache_dir: Path) -> dict:
-    if name == "tensorrt":
-        # Engines take minutes to build; the cache makes the second start fast.
-        return {"trt_fp16_enable": fp16, "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache_dir),
-                "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir)}
-    return {}
+def _warmup_feed(sess: ort.InferenceSession, shapes: ShapeRange | None) -> dict[str, np.ndarray]:
+    """A zero input at the profile's optimal shape (an e2e graph takes uint8 NHWC frames)."""
+    i = sess.get_inputs()[0]
+    h, w = (shapes or ShapeRange()).opt_hw or (shapes or ShapeRange()).max_hw
+    if "uint8" in i.type:
+        return {i.name: np.zeros((1, h, w, 3), np.uint8)}
+    dtype = np.float16 if "float16" in i.type else np.float32
+    return {i.name: np.zeros((1, 3, h, w), dtype)}
 
 
-def has_nvidia_gpu() -> bool:
-    """A cheap look for an NVIDIA driver before asking ONNX Runtime to load CUDA or TensorRT
-    (which, failing, prints a page of errors and falls back to the CPU)."""
-    if sys.platform.startswith("linux"):
-        return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
-    return shutil.which("nvidia-smi") is not None
+def _input_of(model: str | bytes) -> tuple[str, bool]:
+    """(input name, NHWC?) of a model, read from a quick CPU session (no weights copied twice)."""
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    i = sess.get_inputs()[0]
+    return i.name, "uint8" in i.type
 
 
-def _try(path: str | bytes, name: str, opts: ort.SessionOptions, fp16: bool, cache_dir: Path) -> ort.InferenceSession | None:
+def _try(model: str | bytes, name: str, make_opts, fp16: bool, cache_dir: Path, shapes: ShapeRange | None,
+         tf32: bool, conv_search: str) -> tuple[ort.InferenceSession | None, Attempt]:
+    attempt = Attempt(name)
     provider = PROVIDERS[name]
-    if provider not in ort.get_available_providers() or (name != "cpu" and not has_nvidia_gpu()):
-        return None
-    if name != "cpu":
-        if name == "tensorrt":
-            try:
-                cache_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise SegError(f"cannot create the TensorRT engine cache {cache_dir}: {e.strerror or e}") from None
+    if provider not in ort.get_available_providers():
+        attempt.reason = NOT_IN_BUILD
+        return None, attempt
+    if name != "cpu" and not has_nvidia_gpu():
+        attempt.reason = NO_DRIVER
+        return None, attempt
+    opts = make_opts()
+    if name == "cpu":
         try:
-            ort.preload_dlls()  # CUDA/cuDNN from nvidia-* wheels, when present
-        except Exception:
-            pass
-    chain = [(provider, _options(name, fp16, cache_dir))] + ([] if name == "cpu" else ["CPUExecutionProvider"])
-    try:
-        # ORT prints its own fallback notice to stdout; whether the provider took is checked below.
-        with contextlib.redirect_stdout(io.StringIO()):
-            sess = ort.InferenceSession(path, opts, providers=chain)
-    except Exception as e:
-        if name == "cpu":  # the model itself is unreadable: say so
-            what = "the model" if isinstance(path, bytes) else path
+            return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"]), Attempt(name, True)
+        except Exception as e:  # the model itself is unreadable: say so
+            what = "the model" if isinstance(model, bytes) else model
             raise SegError(f"ONNX Runtime cannot load {what}: {str(e).strip().splitlines()[0]}") from None
-        return None
-    return sess if sess.get_providers()[0] == provider else None
+    try:
+        ort.preload_dlls()  # CUDA/cuDNN from nvidia-* wheels (onnxruntime-gpu[cuda,cudnn]), when present
+    except Exception:
+        pass
+    opts.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
+    input_name, nhwc = _input_of(model)
+    chain = [(PROVIDERS[n], provider_options(n, model, fp16, cache_dir, shapes, input_name, nhwc, tf32, conv_search))
+             for n in CHAIN[name]]
+    try:
+        # enable_fallback=0: no silent re-creation of the session on the CPU, at creation or at run().
+        with contextlib.redirect_stdout(io.StringIO()):
+            sess = ort.InferenceSession(model, opts, providers=chain, enable_fallback=0)
+    except Exception as e:
+        attempt.reason = f"cannot start: {_first_line(e)}"
+        return None, attempt
+    if sess.get_providers()[0] != provider:
+        missing = library_problem(name)
+        attempt.reason = "ONNX Runtime could not load it: " + (missing or "CUDA, cuDNN or TensorRT libraries missing?")
+        return None, attempt
+    try:
+        t = time.perf_counter()
+        sess.run(None, _warmup_feed(sess, shapes))  # builds the TensorRT engine; fails here, not mid-video
+        attempt.warmup_ms = (time.perf_counter() - t) * 1e3
+    except Exception as e:
+        attempt.reason = f"fails on a first run: {_first_line(e)}"
+        return None, attempt
+    attempt.placement = _placement(sess)
+    if attempt.placement and not any(attempt.placement.get(PROVIDERS[n], 0) for n in GPU):
+        attempt.reason = "took no node of the model (all ran on the CPU)"
+        return None, attempt
+    attempt.ok = True
+    return sess, attempt
+
+
+def _placement(sess: ort.InferenceSession) -> dict[str, int]:
+    """Nodes per execution provider, as ONNX Runtime assigned them ({} where it cannot say)."""
+    counts: dict[str, int] = {}
+    try:
+        for sub in sess.get_provider_graph_assignment_info():
+            counts[sub.ep_name] = counts.get(sub.ep_name, 0) + len(sub.get_nodes())
+    except Exception:  # older onnxruntime: no placement report
+        pass
+    return counts
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
 
 
 def create_session(
@@ -118,17 +171,24 @@ def create_session(
     spinning: bool = True,
     opt_level: str = "all",
     save_optimized: bool = False,
+    shapes: ShapeRange | None = None,
+    tf32: bool = True,
+    conv_search: str = "EXHAUSTIVE",
+    attempts: list[Attempt] | None = None,
 ) -> tuple[ort.InferenceSession, str]:
     """Open ``path`` (a file, or a serialized model as bytes) on ``provider`` (auto|tensorrt|cuda|cpu);
     return (session, provider used). The one ONNX Runtime session factory of seg.
 
-    An explicitly requested provider that cannot run here is a SegError listing the ones that
-    can. ``threads`` sets the CPU provider's intra-op threads (default: ORT's, one per core).
-    ``spinning=False`` stops ORT's idle threads from busy-waiting between runs, which would
-    steal the cores from whatever runs next (other pipeline stages, or PyTorch in a benchmark).
-    ``opt_level``: ONNX Runtime's graph optimisation level (disable|basic|extended|all).
-    ``save_optimized`` (CPU provider): keep the optimised graph in ``<model dir>/.ort-cache/``
-    and load it, optimisation skipped, on the next start (see the README for the measured gain).
+    An explicitly requested provider that cannot run here is a SegError saying why. ``threads``
+    sets the CPU provider's intra-op threads (default: ORT's, one per core). ``spinning=False``
+    stops ORT's idle threads from busy-waiting between runs, which would steal the cores from
+    whatever runs next (other pipeline stages, or PyTorch in a benchmark). ``opt_level``: ONNX
+    Runtime's graph optimisation level (disable|basic|extended|all). ``save_optimized`` (CPU
+    provider): keep the optimised graph in ``<model dir>/.ort-cache/`` and load it, optimisation
+    skipped, on the next start. GPU only: ``shapes`` is TensorRT's profile (default: up to
+    512x512, batch 1), ``fp16`` builds fp16 TensorRT engines, ``tf32=False`` keeps CUDA convolutions
+    in full fp32 (parity checks), ``conv_search`` is cuDNN's algorithm search (HEURISTIC for inputs
+    of changing sizes). ``attempts`` receives what happened with each provider tried.
     """
     if isinstance(path, bytes):
         save_optimized = False  # nothing on disk to key a cache by
@@ -140,35 +200,42 @@ def create_session(
         raise SegError(f"unknown provider {provider!r}; choose one of: auto, {', '.join(PROVIDERS)}")
     if opt_level not in OPT_LEVELS:
         raise SegError(f"unknown optimisation level {opt_level!r}; choose one of: {', '.join(OPT_LEVELS)}")
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = OPT_LEVELS[opt_level]
+    cached = tmp = None
+    level = OPT_LEVELS[opt_level]
     # Only where the CPU provider will run it: an `all`-level graph holds CPU-only kernels.
     if save_optimized and (provider == "cpu" or provider == "auto" and not has_nvidia_gpu()):
         cached = optimized_cache_path(path, opt_level)
         if cached.is_file():
-            path = str(cached)  # already optimised for this machine and ORT version
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            path, level = str(cached), ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # already optimised here
         else:
-            # ORT writes the file while building the session; a crash there leaves only a
-            # temp name, which the next start ignores.
+            # ORT writes the file while building the session; a crash there leaves only a temp
+            # name, which the next start ignores.
             tmp = cached.with_name(f".{cached.name}.tmp-{os.getpid()}")
+
+    def make_opts() -> ort.SessionOptions:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = level
+        if tmp is not None:
             opts.optimized_model_filepath = str(tmp)
-    if threads:
-        opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    if not spinning:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        if not spinning:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return opts
+
+    tried = attempts if attempts is not None else []
     previous = 2
     ort.set_default_logger_severity(4)  # probing a missing GPU stack logs loud errors; we report instead
     try:
-        order = AUTO_ORDER if provider == "auto" else (provider,)
-        for name in order:
-            sess = _try(path, name, opts, fp16, Path(cache_dir))
+        for name in AUTO_ORDER if provider == "auto" else (provider,):
+            sess, attempt = _try(path, name, make_opts, fp16, Path(cache_dir), shapes, tf32, conv_search)
+            tried.append(attempt)
             if sess is not None:
-                if opts.optimized_model_filepath and Path(opts.optimized_model_filepath).is_file():
-                    os.replace(opts.optimized_model_filepath, cached)
+                if tmp is not None and tmp.is_file():
+                    os.replace(tmp, cached)
                 return sess, name
-        working = [n for n in AUTO_ORDER if n == "cpu" or _try(path, n, opts, fp16, Path(cache_dir)) is not None]
-        raise SegError(f"provider {provider} is not usable on this machine; available: {', '.join(working)}")
+        raise SegError(f"provider {provider} is not usable on this machine: {tried[-1].reason}; "
+                       "`seg doctor` shows what works here")
     finally:
         ort.set_default_logger_severity(previous)

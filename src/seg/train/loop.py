@@ -61,6 +61,13 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def _cuda_native_bf16() -> bool:
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without the argument
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for training, or None for fp32."""
     if amp not in AMP:
@@ -68,7 +75,9 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "off":
         return None
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # Native bf16 only (Ampere and later): a V100/T4 "supports" it by emulation, slower than fp16
+        # with gradient scaling, which is what they get.
+        return torch.bfloat16 if _cuda_native_bf16() else torch.float16
     if amp == "on" or cpu_has_bf16():
         return torch.bfloat16
     return None

@@ -1,0 +1,126 @@
+"""What seg knows about each ONNX Runtime execution provider (torch-free): names, the chain
+behind each GPU provider, TensorRT's shape profiles and content-keyed engine cache, CUDA's
+options, and why a provider's library would not load. :mod:`seg.infer.session` uses it to open
+sessions that really run where they say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnxruntime as ort
+
+from seg.errors import SegError
+
+PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
+AUTO_ORDER = ("tensorrt", "cuda", "cpu")
+# What runs behind each provider: the nodes TensorRT cannot take go to CUDA, CUDA's to the CPU
+# (shape arithmetic stays on the CPU by design). ONNX Runtime's TensorRT docs prescribe this order.
+CHAIN = {"tensorrt": ("tensorrt", "cuda", "cpu"), "cuda": ("cuda", "cpu"), "cpu": ("cpu",)}
+GPU = ("tensorrt", "cuda")
+NOT_IN_BUILD = "not in this onnxruntime build (the GPU build is the onnxruntime-gpu package)"
+NO_DRIVER = "no NVIDIA driver on this machine"
+TRIVIAL = (NOT_IN_BUILD, NO_DRIVER)  # reasons that need no mention outside `seg doctor`
+
+
+def content_key(model: str | os.PathLike | bytes) -> str:
+    """A digest of the model's bytes: what a cached TensorRT engine must be keyed by."""
+    h = hashlib.sha256()
+    if isinstance(model, bytes):
+        h.update(model)
+    else:
+        with open(model, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ShapeRange:
+    """The input sizes a TensorRT engine is built for (its optimisation profile): batch up to
+    ``batch``, height and width from 32 up to ``max_hw``, tuned for ``opt_hw``. seg run derives it
+    from ``--imgsz`` (the longer side fed to the model), so no frame makes TensorRT rebuild."""
+
+    max_hw: tuple[int, int] = (512, 512)
+    opt_hw: tuple[int, int] | None = None  # default: max_hw
+    batch: int = 1
+
+    @classmethod
+    def for_imgsz(cls, imgsz: int, batch: int = 1) -> "ShapeRange":
+        side = max(32, -(-imgsz // 32) * 32)
+        return cls((side, side), None, batch)
+
+    def profile(self, name: str, nhwc: bool) -> dict[str, str]:
+        """``trt_profile_{min,opt,max}_shapes`` for input ``name`` (NCHW, or NHWC for e2e graphs)."""
+        def dims(n: int, hw: tuple[int, int]) -> str:
+            return f"{name}:{n}x{hw[0]}x{hw[1]}x3" if nhwc else f"{name}:{n}x3x{hw[0]}x{hw[1]}"
+        opt = self.opt_hw or self.max_hw
+        return {"trt_profile_min_shapes": dims(1, (32, 32)), "trt_profile_opt_shapes": dims(1, opt),
+                "trt_profile_max_shapes": dims(self.batch, self.max_hw)}
+
+
+@dataclass
+class Attempt:
+    """What happened when a provider was tried: ``ok``, else the one-line ``reason``; for GPU
+    providers the node count per provider that took them, and the warm-up run's milliseconds."""
+
+    provider: str
+    ok: bool = False
+    reason: str = ""
+    placement: dict[str, int] = field(default_factory=dict)
+    warmup_ms: float | None = None
+
+    def verdict(self) -> str:
+        if not self.ok:
+            return f"{self.provider}: {self.reason}"
+        nodes = sum(self.placement.values())
+        on = ", ".join(f"{n} on {p.removesuffix('ExecutionProvider')}" for p, n in self.placement.items())
+        return f"{self.provider}: works" + (f" ({nodes} nodes: {on})" if nodes else "")
+
+
+def has_nvidia_gpu() -> bool:
+    """A cheap look for an NVIDIA driver before asking ONNX Runtime to load CUDA or TensorRT
+    (which, failing, prints a page of errors and falls back to the CPU)."""
+    if sys.platform.startswith("linux"):
+        return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+    return shutil.which("nvidia-smi") is not None
+
+
+def provider_options(name: str, model: str | bytes, fp16: bool, cache_dir: Path, shapes: ShapeRange | None,
+                      input_name: str, nhwc: bool, tf32: bool, conv_search: str) -> dict:
+    if name == "tensorrt":
+        engines = cache_dir / content_key(model)  # a new file content never meets an old engine
+        try:
+            engines.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SegError(f"cannot create the TensorRT engine cache {engines}: {e.strerror or e}") from None
+        return {"trt_fp16_enable": fp16, "trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines),
+                # the timing cache holds per-layer tactics, valid across models: shared
+                "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir),
+                **(shapes or ShapeRange()).profile(input_name, nhwc)}
+    if name == "cuda":
+        # HEURISTIC for inputs of changing sizes: EXHAUSTIVE re-benchmarks cuDNN for every new shape.
+        return {"cudnn_conv_algo_search": conv_search, "use_tf32": int(tf32)}
+    return {}
+
+
+def library_problem(name: str) -> str | None:
+    """Why ONNX Runtime's library for provider ``name`` cannot load here (the first library it misses,
+    e.g. "libcublasLt.so.13: cannot open shared object file"), or None when it loads. ONNX Runtime
+    itself only logs this, then runs everything on the CPU."""
+    import ctypes
+
+    capi = Path(ort.__file__).parent / "capi"
+    lib = next(iter(capi.glob(f"*onnxruntime_providers_{name}.*")), None)
+    if lib is None:
+        return None
+    try:
+        ctypes.CDLL(str(lib))
+    except OSError as e:
+        return str(e).split(": ", 1)[-1] if str(lib) in str(e) else str(e)
+    return None

@@ -1,0 +1,168 @@
+"""GPU smoke check (CUDA and TensorRT): skipped, with the reason, where no usable CUDA is.
+
+    bash benchmarks/gpu_smoke.sh     # on a GPU machine: this module + seg doctor -> benchmarks/results/
+
+Each check compares the GPU against the CPU on the same inputs, so a GPU path that quietly ran on
+the CPU, used a stale TensorRT engine or rebuilt engines per frame size is caught. Small random-init
+models and inputs: a few minutes on one GPU, most of it TensorRT engine builds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+
+def _usable(provider: str) -> str | None:
+    """None if ``provider`` runs here, else why not."""
+    from seg.doctor import tiny_model
+    from seg.errors import SegError
+    from seg.infer.session import create_session, has_nvidia_gpu
+
+    if not has_nvidia_gpu():
+        return "no NVIDIA driver on this machine"
+    try:
+        create_session(tiny_model(), provider)
+    except SegError as e:
+        return str(e)
+    return None
+
+
+CUDA_PROBLEM = _usable("cuda")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(CUDA_PROBLEM is not None, reason=f"no usable CUDA: {CUDA_PROBLEM}")]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """simple_unet (random init) exported with CPU *and* CUDA parity checks, plus its fp16/e2e variants."""
+    import torch
+
+    from seg.export import export_checkpoint
+    from seg.layout import variant_path
+
+    runs = tmp_path_factory.mktemp("gpu_runs")
+    out = variant_path(runs, "simple_unet")
+    report = export_checkpoint("simple_unet", out=out, runs=runs, random_init=True,
+                               verify_shapes=((2, 3, 128, 128), (1, 3, 97, 131)))
+    assert torch.cuda.is_available()
+    return runs, out, report
+
+
+def _labels(path, provider, x, **kw):
+    from seg.infer.session import create_session
+
+    sess, used = create_session(path, provider, **kw)
+    assert used == provider
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def test_export_parity_on_cuda(exported):
+    _, _, report = exported
+    cuda = [c for c in report["verification"]["checks"] if c["provider"] == "CUDAExecutionProvider"]
+    assert len(cuda) == 2 and all(c["passed"] and c["argmax_agreement"] >= 0.999 for c in cuda), cuda
+
+
+def test_cuda_matches_cpu_for_fp32_fp16_and_e2e(exported, synth_root):
+    from seg.data import VOCSegmentation
+    from seg.infer.preprocess import model_input
+    from seg.layout import variant_path
+    from seg.metadata import read_meta
+    from seg.variants import make_variant
+
+    runs, fp32, _ = exported
+    val = VOCSegmentation(synth_root, "2007", "val")
+    for precision, e2e in (("fp16", False), ("fp32", True), ("fp16", True)):
+        make_variant(fp32, variant_path(runs, "simple_unet", precision, e2e), precision=precision, e2e=e2e,
+                     heldout=val, max_drop=100, force=True)
+    image = val.load(0)[0]
+    for precision, e2e, floor in (("fp32", False, 0.999), ("fp32", True, 0.999), ("fp16", False, 0.99),
+                                  ("fp16", True, 0.99)):
+        path = variant_path(runs, "simple_unet", precision, e2e)
+        x = model_input(image, read_meta(path))
+        cpu, gpu = _labels(path, "cpu", x), _labels(path, "cuda", x)
+        if not e2e:
+            cpu, gpu = cpu.argmax(1), gpu.argmax(1)
+        assert (cpu == gpu).mean() >= floor, (precision, e2e)
+
+
+def test_seg_run_cuda_masks_match_cpu(exported, tmp_path):
+    from seg.data import read_mask
+    from seg.data.synth import write_video
+
+    runs, fp32, _ = exported
+    video = write_video(tmp_path / "v.mp4", frames=5, width=160, height=120, progress=False)
+    for p in ("cpu", "cuda"):
+        r = subprocess.run([sys.executable, "-m", "seg.cli", "run", "--model", str(fp32), "--video", str(video),
+                            "--provider", p, "--imgsz", "128", "--out", str(tmp_path / f"{p}.mp4"),
+                            "--save-masks", str(tmp_path / p)], capture_output=True, text=True)
+        assert r.returncode == 0 and f"on {p}" in r.stderr, r.stderr
+    for name in sorted(p.name for p in (tmp_path / "cpu").iterdir()):
+        assert (read_mask(tmp_path / "cpu" / name) == read_mask(tmp_path / "cuda" / name)).mean() >= 0.999
+
+
+@pytest.mark.skipif(_usable("tensorrt") is not None, reason="TensorRT is not usable here")
+def test_tensorrt_cache_hit_new_weights_and_mixed_sizes(tmp_path):
+    import torch
+
+    from seg.export import to_onnx
+    from seg.infer.session import ShapeRange, create_session
+    from seg.models import get_model
+
+    path, cache = tmp_path / "m.onnx", tmp_path / "trt"
+    shapes = ShapeRange((256, 256))
+
+    def export(seed):
+        torch.manual_seed(seed)
+        to_onnx(get_model("simple_unet").eval(), path, name="simple_unet", verify_shapes=None, simplify=False)
+
+    def engines():
+        return sorted(str(p.relative_to(cache)) for p in cache.rglob("*.engine"))
+
+    export(1)
+    t = time.perf_counter()
+    create_session(path, "tensorrt", cache_dir=cache, shapes=shapes)
+    build_s = time.perf_counter() - t
+    built = engines()
+    assert built, "no engine was cached"
+    t = time.perf_counter()
+    sess, _ = create_session(path, "tensorrt", cache_dir=cache, shapes=shapes)
+    assert engines() == built and time.perf_counter() - t < build_s  # a cache hit
+    for h, w in ((256, 256), (96, 160), (224, 64), (32, 32)):  # inside the profile: no rebuild
+        sess.run(None, {"image": np.zeros((1, 3, h, w), np.float32)})
+    assert engines() == built
+
+    export(2)  # retrained, same file name: the old engine must not answer
+    sess, _ = create_session(path, "tensorrt", cache_dir=cache, shapes=shapes)
+    assert len(engines()) == len(built) + 1
+    x = np.random.default_rng(0).standard_normal((1, 3, 128, 128), dtype=np.float32)
+    trt = sess.run(None, {"image": x})[0].argmax(1)
+    cpu = create_session(path, "cpu")[0].run(None, {"image": x})[0].argmax(1)
+    assert (trt == cpu).mean() >= 0.99
+
+
+def test_train_on_cuda_then_eval(synth_root, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "seg.cli", "train", "--model", "simple_unet", "--data", str(synth_root),
+                        "--out", str(tmp_path), "--epochs", "1", "--batch-size", "4", "--crop-size", "64",
+                        "--device", "cuda"], capture_output=True, text=True)
+    assert r.returncode == 0 and "cuda" in r.stdout, r.stderr[-2000:]
+    best = json.loads((tmp_path / "simple_unet" / "results.json").read_text())["best_val_miou"]
+    r = subprocess.run([sys.executable, "-m", "seg.cli", "eval", "--checkpoint", str(tmp_path / "simple_unet" / "best.pt"),
+                        "--data", str(synth_root), "--device", "cuda", "--json", str(tmp_path / "v.json")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "v.json").read_text())["miou"] == pytest.approx(best, abs=1e-3)
+
+
+def test_bench_rows_name_the_provider_that_ran(synth_root, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "seg.cli", "bench", "--models", "baseline_fcn", "--random-init",
+                        "--runs-dir", str(tmp_path), "--providers", "cuda", "--size", "128", "128", "--runs", "3",
+                        "--variants", "fp32,e2e", "--data", str(synth_root), "--json", str(tmp_path / "b.json")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert {x["provider"] for x in rows} == {"cuda"}  # the PyTorch rows run on the GPU too

@@ -1,0 +1,157 @@
+"""The CUDA/TensorRT paths, checked where they can be without a GPU.
+
+This machine has onnxruntime-gpu but no usable CUDA: with the NVIDIA-driver check bypassed it is
+exactly a GPU box whose CUDA or cuDNN libraries are missing, where ONNX Runtime quietly runs on
+the CPU. The GPU itself is exercised by tests/test_gpu.py (skipped here).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import seg.infer.session as session_mod
+from seg.errors import SegError
+from seg.export import to_onnx, verify
+from seg.infer.providers import ShapeRange, content_key, provider_options
+from seg.infer.session import create_session
+from seg.models import get_model
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("gpu") / "simple_unet.onnx"
+    net = get_model("simple_unet").eval()
+    to_onnx(net, path, name="simple_unet", verify_shapes=None, simplify=False)
+    return path, net
+
+
+@pytest.fixture
+def gpu_box_without_cuda(monkeypatch):
+    """An NVIDIA driver is 'there', but CUDA cannot load (as on this machine)."""
+    monkeypatch.setattr(session_mod, "has_nvidia_gpu", lambda: True)
+
+
+def test_an_unusable_cuda_is_refused_not_run_on_the_cpu(model_file, gpu_box_without_cuda):
+    attempts = []
+    with pytest.raises(SegError, match=r"provider cuda is not usable on this machine: ONNX Runtime could not load it: "
+                                       r"\S+\.so"):
+        create_session(model_file[0], "cuda", attempts=attempts)
+    assert [a.provider for a in attempts] == ["cuda"] and not attempts[0].ok
+
+
+def test_auto_reports_why_the_gpu_providers_were_passed_over(model_file, gpu_box_without_cuda):
+    from seg.infer import Segmenter
+
+    seg = Segmenter(model_file[0], provider="auto", imgsz=64)
+    assert seg.provider == "cpu" and [a.provider for a in seg.attempts] == ["tensorrt", "cuda", "cpu"]
+    verdict = seg.provider_verdict()
+    assert verdict.startswith("cpu (tensorrt: ") and "cuda: ONNX Runtime could not load it: " in verdict
+
+
+def test_export_parity_never_labels_a_cpu_run_cuda(model_file, gpu_box_without_cuda, monkeypatch):
+    """The exporter's CUDA check used to run on the CPU (ONNX Runtime's fallback) and report CUDA."""
+    from seg.export import onnx as exporter
+
+    path, net = model_file
+    with pytest.raises(SegError, match="provider cuda is not usable"):  # asked for explicitly
+        verify(path, net, [(1, 3, 64, 64)], providers=["CUDAExecutionProvider"])
+    monkeypatch.setattr(exporter, "verification_providers", lambda: ["CPUExecutionProvider", "CUDAExecutionProvider"])
+    report = verify(path, net, [(1, 3, 64, 64)])  # CUDA merely listed: skipped, with the reason
+    assert report["passed"] and {c["provider"] for c in report["checks"]} == {"CPUExecutionProvider"}
+    assert [s["provider"] for s in report["skipped"]] == ["CUDAExecutionProvider"]
+    assert "could not load it" in report["skipped"][0]["reason"]
+
+
+def test_tensorrt_engines_are_keyed_by_the_weights(model_file, tmp_path):
+    """ORT names cached engines by file name, node names and versions: new weights, same path, old engine."""
+    path = tmp_path / "m.onnx"
+    torch.manual_seed(1)
+    to_onnx(get_model("simple_unet"), path, name="simple_unet", verify_shapes=None, simplify=False)
+    opts = dict(fp16=False, cache_dir=tmp_path / "trt", shapes=None, input_name="image", nhwc=False, tf32=True,
+                conv_search="EXHAUSTIVE")
+    first = provider_options("tensorrt", str(path), **opts)
+    assert provider_options("tensorrt", str(path), **opts) == first  # unchanged file: the cached engine is reused
+    torch.manual_seed(2)
+    to_onnx(get_model("simple_unet"), path, name="simple_unet", verify_shapes=None, simplify=False)  # retrained
+    second = provider_options("tensorrt", str(path), **opts)
+    assert second["trt_engine_cache_path"] != first["trt_engine_cache_path"]
+    assert second["trt_timing_cache_path"] == first["trt_timing_cache_path"]  # layer timings stay shared
+    assert content_key(path.read_bytes()) == content_key(path)
+
+
+def test_an_unwritable_engine_cache_is_one_line(model_file, readonly_dir):
+    with pytest.raises(SegError, match="cannot create the TensorRT engine cache"):
+        provider_options("tensorrt", str(model_file[0]), False, readonly_dir / "trt", None, "image", False, True,
+                          "EXHAUSTIVE")
+
+
+def test_tensorrt_profiles_cover_imgsz_and_batch():
+    p = ShapeRange.for_imgsz(500).profile("image", nhwc=False)
+    assert p == {"trt_profile_min_shapes": "image:1x3x32x32", "trt_profile_opt_shapes": "image:1x3x512x512",
+                 "trt_profile_max_shapes": "image:1x3x512x512"}
+    p = ShapeRange((288, 512), (256, 256), batch=4).profile("frames", nhwc=True)  # e2e: uint8 NHWC frames
+    assert p["trt_profile_max_shapes"] == "frames:4x288x512x3" and p["trt_profile_opt_shapes"] == "frames:1x256x256x3"
+
+
+def test_cuda_options_for_parity_and_changing_sizes(model_file):
+    o = provider_options("cuda", str(model_file[0]), False, None, None, "image", False, tf32=False,
+                          conv_search="HEURISTIC")
+    assert o == {"cudnn_conv_algo_search": "HEURISTIC", "use_tf32": 0}
+
+
+def test_emulated_bf16_gpus_train_in_fp16(monkeypatch):
+    """is_bf16_supported() counts emulation: a V100/T4 would have trained in slow emulated bf16."""
+    from seg.train.loop import amp_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert amp_dtype("auto", torch.device("cuda")) == torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert amp_dtype("auto", torch.device("cuda")) == torch.bfloat16
+
+
+def test_bench_runs_pytorch_where_onnx_runtime_runs():
+    from seg.bench import _torch_device
+
+    assert _torch_device(torch, ["cpu"]) == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert _torch_device(torch, ["tensorrt"]) == expected and _torch_device(torch, ["cuda"]) == expected
+
+
+def test_doctor_on_this_machine(cli):
+    code, out, err = cli("doctor", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    providers = {p["provider"]: p for p in d["providers"]}
+    assert providers["cpu"]["works"] and providers["cpu"]["ms"] > 0
+    assert providers["cpu"]["placement"] == {}  # placement is read for GPU providers only
+    assert d["machine"]["cpu_class"] in ("amx", "avx512-bf16", "avx512-vnni", "avx512", "avx2", "arm64", "baseline")
+    assert d["versions"]["onnxruntime"] and "tensorrt_library" in d["versions"]
+    if not session_mod.has_nvidia_gpu():
+        assert providers["cuda"]["detail"].startswith("no NVIDIA driver on this machine")
+    code, out, _ = cli("doctor")
+    assert code == 0 and "| cpu | yes |" in out and "class " in out
+
+
+def test_the_gpu_fallback_of_onnx_runtime_is_off(model_file, gpu_box_without_cuda, monkeypatch):
+    """No session seg makes for a GPU provider may re-create itself on the CPU at run() time."""
+    import onnxruntime as ort
+
+    made = []
+    real = ort.InferenceSession
+
+    def spy(*a, **k):
+        made.append(k.get("enable_fallback"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(ort, "InferenceSession", spy)
+    with pytest.raises(SegError):
+        create_session(model_file[0], "cuda")
+    assert 0 in made
+    x = np.zeros((1, 3, 64, 64), np.float32)
+    sess, used = create_session(model_file[0], "cpu")
+    assert used == "cpu" and sess.run(None, {"image": x})[0].shape == (1, 21, 64, 64)
