@@ -6,7 +6,8 @@ Benchmarks benchmarks/.runs/<model>/best.pt (run train_budget.py first) with `se
 ONNX Runtime fp32, int8, e2e and e2e int8 (exported from the checkpoints when missing, int8
 calibrated on the synthetic train split and gated by the guardrail), PyTorch eager fp32 and
 bf16 autocast + channels_last, at a realistic 512x512, mIoU on the synthetic val split.
-Writes benchmarks/results/bench.json (header + rows, the schema of `seg bench --json`) and bench.png.
+Writes benchmarks/results/<cpu class>/bench.json (header + rows, the schema of `seg bench --json`) and
+bench.png.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from results_io import path_for
 from seg.bench import bench
 from seg.reporting import markdown_table, write_outputs
 from seg.models import MODELS
@@ -30,7 +32,8 @@ def main() -> None:
     result = bench(args.models, runs=HERE / ".runs", data=HERE / ".data" / "synth", size=tuple(args.size),
                    n_runs=args.runs, warmup=2, on_progress=lambda m: print(m, flush=True) if m.endswith("mIoU") else None)
     result["header"]["data"] = "benchmarks/.data/synth"  # not this machine's absolute path
-    write_outputs(result, json_path=HERE / "results" / "bench.json", plot_path=HERE / "results" / "bench.png")
+    h = result["header"]
+    write_outputs(result, json_path=path_for("bench", h), plot_path=path_for("bench", h, suffix=".png"))
     print(markdown_table(result))
 
 

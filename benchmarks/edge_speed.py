@@ -9,7 +9,7 @@
    and the end-to-end int8 graph (``<model>.e2e.int8.onnx``), frames resized to ``--imgsz``.
 
 Uses benchmarks/.runs (train_budget.py; bench_models.py exports the variants).
-Writes benchmarks/results/edge_speed.json.
+Writes benchmarks/results/<cpu class>/edge_speed.json.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import cv2
 
-from seg._io import write_json
 from seg.data import VOCSegmentation
 from seg.layout import variant_path
 from seg.variants.quantize import label_agreement
 from seg.metadata import read_meta
 from seg.infer import Segmenter
+from results_io import save
 from seg.machine import machine_info
 from seg.models import MODELS
 
@@ -81,7 +81,7 @@ def main() -> None:
         rows.append(row)
         print(f"{name:13s} real-photo agreement {row['real_label_agreement_int8']:.2%}  host share "
               f"fp32 {row['plain_fp32']['host_share']:.1%} -> e2e int8 {row['e2e_int8']['host_share']:.1%}", flush=True)
-    write_json(HERE / "results" / "edge_speed.json",
+    save("edge_speed",
                {"benchmark": "edge_speed", "machine": machine_info(), "imgsz": args.imgsz, "video": args.video.name,
                 "frame_size": list(frames[0].shape[:2]), "frames": len(frames), "rows": rows})
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from seg._io import write_json
 from seg.data import VOCSegmentation
 from seg.variants import make_variant
 from seg.variants.quantize import Int8Config, cpu_session
+from results_io import save
 from seg.machine import machine_info
 from seg.models import MODELS
 
@@ -80,7 +80,7 @@ def main() -> None:
                              "passed": g["passed"], "build_s": build_s, "mb": out.stat().st_size / 1e6})
                 print(f"{name:13s} {key:13s} {fp32_ms:8.1f} ms -> {ms:8.1f} ms ({fp32_ms / ms:.2f}x)  "
                       f"mIoU {g['fp32_miou']:.4f} -> {g['miou']:.4f} ({-g['drop_points']:+.2f} pts)", flush=True)
-    write_json(HERE / "results" / "quant_formats.json",
+    save("quant_formats",
                {"benchmark": "quant_formats", "machine": machine_info(), "size": list(args.size), "runs": args.runs,
                 "calib_images": min(Int8Config().calib_n, len(calib)), "val_images": len(val), "rows": rows})
 

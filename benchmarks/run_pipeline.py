@@ -7,7 +7,7 @@ threaded pipeline (decode -> pre/infer/post -> overlay + encode to mp4) over the
 are measured alternately, three rounds, and medians are reported, so machine noise hits both.
 Without --models: simple_unet's fp32 export in benchmarks/.runs (exported first if needed, random
 init without a checkpoint) and, when exported, its e2e int8 graph (the edge fast path).
-Writes benchmarks/results/run_pipeline.json.
+Writes benchmarks/results/<cpu class>/run_pipeline.json.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-from seg._io import write_json  # noqa: E402
+from results_io import save
 from seg.machine import machine_info  # noqa: E402
 from seg.infer import Segmenter  # noqa: E402
 from seg.infer.pipeline import run_pipeline  # noqa: E402
@@ -84,7 +84,7 @@ def main() -> None:
     first = next(iter(VideoSource(str(args.video))))[1]
     rows = [measure(m, args, first) for m in models]
     h, w = first.shape[:2]
-    write_json(HERE / "results" / "run_pipeline.json", {
+    save("run_pipeline", {
         "benchmark": "run_pipeline", "machine": machine_info(), "video": args.video.name, "frame_size": [w, h],
         "imgsz": args.imgsz, "frames": args.frames, "rows": rows,
     })

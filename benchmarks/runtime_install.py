@@ -11,7 +11,7 @@ Run it with the full venv's Python. The runtime venv is built fresh (`python3 -m
 - `seg eval` of the exported .onnx (in the runtime venv) against `seg eval` of its checkpoint (full
   venv) on the same split: the mIoU difference (goal <= 1e-3), for simple_unet trained --minutes.
 
-Writes benchmarks/results/runtime_install.json (the README's "Install" table comes from it).
+Writes benchmarks/results/<cpu class>/runtime_install.json (the README's "Install" table comes from it).
 """
 
 from __future__ import annotations
@@ -77,7 +77,6 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5, help="launches per venv for the start-up time")
     args = ap.parse_args()
 
-    from seg._io import write_json
     from seg.data.synth import SynthConfig, generate
     from seg.export import export_checkpoint
     from seg.machine import machine_info
@@ -127,7 +126,9 @@ def main() -> None:
                  "miou_diff": abs(m_ckpt.miou - m_onnx["miou"]),
                  "checkpoint_pixel_acc": m_ckpt.pixel_acc, "onnx_pixel_acc": m_onnx["pixel_acc"]},
     }
-    write_json(HERE / "results" / "runtime_install.json", result)
+    from results_io import save
+
+    save("runtime_install", result)
     print(json.dumps({k: result[k] for k in ("sizes", "startup", "eval")}, indent=1))
 
 

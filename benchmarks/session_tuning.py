@@ -4,7 +4,7 @@
 
 For each model's fp32 and int8 export in benchmarks/.runs: latency at each (threads, level),
 interleaved in one process, and session start-up time without and with the optimised graph
-saved by `create_session(save_optimized=True)`. Writes benchmarks/results/session_tuning.json;
+saved by `create_session(save_optimized=True)`. Writes benchmarks/results/<cpu class>/session_tuning.json;
 seg.infer's defaults (threads = cores, level `all`, no saved graph unless asked) follow from it.
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seg._io import write_json
 from seg.layout import variant_path
 from seg.infer.session import create_session, optimized_cache_path
+from results_io import save
 from seg.machine import machine_info
 from seg.models import MODELS
 
@@ -70,7 +70,7 @@ def main() -> None:
             rows.append(row)
             print(name, precision, {k: round(v, 1) for k, v in row["latency_ms"].items()},
                   f"start {cold:.0f} ms -> {warm:.0f} ms from the saved graph", flush=True)
-    write_json(HERE / "results" / "session_tuning.json",
+    save("session_tuning",
                {"benchmark": "session_tuning", "machine": machine_info(), "size": list(args.size), "runs": args.runs,
                 "configs": [f"{t}t-{lvl}" for t, lvl in configs], "rows": rows})
 

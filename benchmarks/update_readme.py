@@ -1,56 +1,48 @@
-"""Rebuild the README's result tables from benchmarks/results/*.json (never typed by hand).
+"""Rebuild the README's result tables from benchmarks/results/<class>/*.json (never typed by hand).
 
-Each table sits between `<!-- BEGIN name -->` and `<!-- END name -->` markers in README.md.
+Each table sits between `<!-- BEGIN name -->` and `<!-- END name -->` markers in README.md and is
+drawn once per CPU class that has a result, each captioned with its class and CPU: a figure is
+never shown without the machine class it came from.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+from results_io import load  # noqa: E402
 from seg.machine import describe  # noqa: E402
 
 README = HERE.parent / "README.md"
 
 
-def _result(name: str) -> tuple[Path, dict]:
-    path = HERE / "results" / f"{name}.json"
-    return path, json.loads(path.read_text())
-
-
 def _caption(path: Path, r: dict, rest: str) -> str:
-    """"`benchmarks/results/X.json` — <machine>; ONNX Runtime <version>; <rest>"."""
+    """"`benchmarks/results/<class>/X.json` — class <class>: <machine>; ONNX Runtime <version>; <rest>"."""
     return f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'])}; ONNX Runtime {r['machine'].get('onnxruntime')}; {rest}"
 
 
-def train_budget_table() -> str:
-    parts = []
-    for path in sorted((HERE / "results").glob("train_budget*.json")):
-        res = json.loads(path.read_text())
-        lines = [
-            f"`{path.relative_to(HERE.parent)}` — {describe(res['machine'])}; synthetic set "
-            f"{res['data']['synth']['train']} train / {res['data']['synth']['val']} val images, "
-            f"{res['data']['synth']['size']} px wide.",
-            "",
-            "| model | budget (min) | best val mIoU | val pixel acc | epochs | train img/s | crop | precision | class weights |",
-            "|---|---:|---:|---:|---:|---:|---:|---|---|",
-        ]
-        for r in res["rows"]:
-            lines.append(
-                f"| {r['model']} | {r['minutes']:g} | {r['best_val_miou']:.3f} | {r['best_val_pixel_acc']:.3f} | "
-                f"{r['epochs']} | {r['train_images_per_s']:.1f} | {r['crop_size']} | "
-                f"{r['precision']} | {r.get('class_weights', 'none')} |"
-            )
-        parts.append("\n".join(lines))
-    return "\n\n".join(parts)
+def train_budget_table(path: Path, res: dict) -> str:
+    lines = [
+        f"`{path.relative_to(HERE.parent)}` — {describe(res['machine'], torch_side=True)}; synthetic set "
+        f"{res['data']['synth']['train']} train / {res['data']['synth']['val']} val images, "
+        f"{res['data']['synth']['size']} px wide.",
+        "",
+        "| model | budget (min) | best val mIoU | val pixel acc | epochs | train img/s | crop | precision | class weights |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in res["rows"]:
+        lines.append(
+            f"| {r['model']} | {r['minutes']:g} | {r['best_val_miou']:.3f} | {r['best_val_pixel_acc']:.3f} | "
+            f"{r['epochs']} | {r['train_images_per_s']:.1f} | {r['crop_size']} | "
+            f"{r['precision']} | {r.get('class_weights', 'none')} |"
+        )
+    return "\n".join(lines)
 
 
-def run_pipeline_table() -> str:
-    path, r = _result("run_pipeline")
+def run_pipeline_table(path: Path, r: dict) -> str:
     lines = [
         _caption(path, r, f"`{r['video']}` ({r['frame_size'][0]}x{r['frame_size'][1]}), model input {r['imgsz']} px, {r['frames']} frames, "
         f"median of {len(r['rows'][0]['rounds'])} alternating rounds; stage columns are mean ms per frame."),
@@ -66,15 +58,13 @@ def run_pipeline_table() -> str:
     return "\n".join(lines)
 
 
-def bench_table() -> str:
+def bench_table(path: Path, r: dict) -> str:
     from seg.reporting import markdown_table
 
-    path, r = _result("bench")
     return f"`{path.relative_to(HERE.parent)}` — " + markdown_table(r)
 
 
-def quant_formats_table() -> str:
-    path, r = _result("quant_formats")
+def quant_formats_table(path: Path, r: dict) -> str:
     lines = [
         _caption(path, r, f"input 1x3x{r['size'][0]}x{r['size'][1]}, median of {r['runs']} interleaved runs; calibration "
         f"{r['calib_images']} synthetic train images, mIoU on {r['val_images']} val images."),
@@ -92,8 +82,7 @@ def quant_formats_table() -> str:
     return "\n".join(lines)
 
 
-def edge_speed_table() -> str:
-    path, r = _result("edge_speed")
+def edge_speed_table(path: Path, r: dict) -> str:
     lines = [
         _caption(path, r, f"host share on `{r['video']}` ({r['frame_size'][1]}x{r['frame_size'][0]}), model input {r['imgsz']} px, "
         f"median of {r['frames']} frames; int8 vs fp32 labels on the real VOC2012 photos of ../shared/real-media."),
@@ -113,8 +102,7 @@ def edge_speed_table() -> str:
     return "\n".join(lines)
 
 
-def session_tuning_table() -> str:
-    path, r = _result("session_tuning")
+def session_tuning_table(path: Path, r: dict) -> str:
     cfgs = r["configs"]
     lines = [
         _caption(path, r, f"input 1x3x{r['size'][0]}x{r['size'][1]}, median ms of {r['runs']} interleaved runs per threads-level setting; "
@@ -129,8 +117,7 @@ def session_tuning_table() -> str:
     return "\n".join(lines)
 
 
-def runtime_install_table() -> str:
-    path, r = _result("runtime_install")
+def runtime_install_table(path: Path, r: dict) -> str:
     sz, st, ev = r["sizes"], r["startup"], r["eval"]
     lines = [
         _caption(path, r, f"start-up = launching `seg run` on one photo ({r['startup_image']}, model "
@@ -150,17 +137,92 @@ def runtime_install_table() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"runtime_install": runtime_install_table, "train_budget": train_budget_table, "run_pipeline": run_pipeline_table, "bench": bench_table,
-          "quant_formats": quant_formats_table, "edge_speed": edge_speed_table, "session_tuning": session_tuning_table}
+def auto_precision_table(path: Path, r: dict) -> str:
+    names = ("fp32", "int8", "int8, merge ops in float")
+    lines = [
+        _caption(path, r, f"`seg export --precision auto --e2e`: each candidate's median ms per frame as `seg run` "
+                 f"runs it (longer side {r['imgsz']} px, CPU provider, 3 interleaved rounds), int8 guarded on the "
+                 "synthetic val split."),
+        "",
+        "| model | " + " | ".join(f"{n} ms" for n in names) + " | chosen | int8 speed-up |",
+        "|---|" + "---:|" * len(names) + "---|---:|",
+    ]
+    for x in r["rows"]:
+        c = {k["name"]: k for k in x["candidates"]}
+
+        def cell(n: str) -> str:
+            if n not in c:
+                return "-"
+            return f"{c[n]['ms']:.1f}" if "ms" in c[n] else "refused"
+        best_int8 = min((c[n]["ms"] for n in names[1:] if "ms" in c.get(n, {})), default=None)
+        speed = f"{c['fp32']['ms'] / best_int8:.2f}x" if best_int8 else "-"
+        lines.append(f"| {x['model']} | " + " | ".join(cell(n) for n in names) + f" | {x['chosen']} | {speed} |")
+    return "\n".join(lines)
+
+
+
+
+def train_profile_table(path: Path, r: dict) -> str:
+    lines = [f"`{path.relative_to(HERE.parent)}` — {describe(r['machine'], torch_side=True)}; simple_unet, batch "
+             f"{r['batch']}, {r['threads']} compute threads; per image: decoding + augmenting (one process) and one "
+             "optimizer step on a ready batch.",
+             "", "| crop | step | loading ms | step ms | compute img/s | loading share |", "|---:|---|---:|---:|---:|---:|"]
+    for x in r["rows"]:
+        lines.append(f"| {x['crop']} | {x['mode']} | {x['load_ms_per_image']:.1f} | {x['step_ms_per_image']:.1f} | "
+                     f"{x['images_per_s_compute']:.1f} | {x['loading_share']:.0%} |")
+    return "\n".join(lines)
+
+
+def train_experiments() -> str:
+    """One table per class: every `train_budget.py --tag exp...` run, what it changed and what it reached."""
+    by_class: dict[str, list] = {}
+    for cls, path, r in load("train_budget_exp*.json"):
+        by_class.setdefault(cls, []).append((path, r))
+    parts = []
+    for cls, runs in by_class.items():
+        m = runs[0][1]["machine"]
+        lines = [f"`benchmarks/results/{cls}/train_budget_exp*.json` — {describe(m, torch_side=True)}; simple_unet, "
+                 "synthetic set (400 / 100), each run a fresh 5-minute budget, start-up and evaluations included.",
+                 "", "| run | changed | best val mIoU | epochs | train img/s | crop | batch | lr | precision |",
+                 "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+        for path, r in sorted(runs, key=lambda t: t[0].stem):
+            for x in r["rows"]:
+                changed = ", ".join(f"{k}={v}" for k, v in x.get("overrides", {}).items()) or "defaults"
+                lines.append(f"| {path.stem.removeprefix('train_budget_')} | {changed} | {x['best_val_miou']:.3f} | "
+                             f"{x['epochs']} | {x['train_images_per_s']:.1f} | {x['crop_size']} | {x['batch_size']} | "
+                             f"{x['lr']:g} | {x['precision']} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) or "(no experiments yet)"
+
+
+def render(pattern: str, make) -> str:
+    if make is None:
+        return train_experiments()
+    return "\n\n".join(make(path, r) for _, path, r in load(pattern) if "_exp" not in path.stem)
+
+
+# README marker -> (result files, table builder): one table per class that has a result.
+TABLES = {
+    "runtime_install": ("runtime_install.json", runtime_install_table),
+    "train_budget": ("train_budget*.json", train_budget_table),
+    "run_pipeline": ("run_pipeline.json", run_pipeline_table),
+    "bench": ("bench.json", bench_table),
+    "quant_formats": ("quant_formats.json", quant_formats_table),
+    "edge_speed": ("edge_speed.json", edge_speed_table),
+    "session_tuning": ("session_tuning.json", session_tuning_table),
+    "auto_precision": ("auto_precision.json", auto_precision_table),
+    "train_experiments": ("train_budget_exp*.json", None),
+    "train_profile": ("train_profile.json", train_profile_table),
+}
 
 
 def main() -> None:
     text = README.read_text()
-    for name, make in TABLES.items():
+    for name, (files, make) in TABLES.items():
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
         if not pattern.search(text):
             sys.exit(f"README.md has no <!-- BEGIN {name} --> ... <!-- END {name} --> markers")
-        text = pattern.sub(lambda m, t=make(): m.group(1) + t + "\n" + m.group(2), text)
+        text = pattern.sub(lambda m, t=render(files, make): m.group(1) + t + "\n" + m.group(2), text)
     README.write_text(text)
     print(f"updated {README}")
 

@@ -58,7 +58,7 @@ def test_train_writes_checkpoints_logs_and_results(synth_root, tmp_path):
     assert 0.0 <= on_disk["best_val_miou"] <= 1.0 and 0.0 <= on_disk["best_val_pixel_acc"] <= 1.0
     assert on_disk["epochs"] == 2 and on_disk["stopped_by"] == "epochs" and on_disk["wall_time_s"] > 0
     assert on_disk["precision"] in ("bfloat16", "float32")
-    assert on_disk["config"]["lr"] == 1e-3 and on_disk["config"]["crop_size"] == 64  # resolved values
+    assert on_disk["config"]["lr"] == 3e-3 and on_disk["config"]["crop_size"] == 64  # resolved values
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert max(r["val_miou"] for r in rows) == on_disk["best_val_miou"]
@@ -358,3 +358,14 @@ def test_corrupt_image_in_a_loader_worker_is_one_line(cli, synth_root, tmp_path)
     code, _, err = cli("train", "--model", "baseline_fcn", "--data", data, "--out", tmp_path / "runs", "--epochs", "1",
                        "--workers", "1", "--batch-size", "2")
     assert code == 1 and err.startswith("error: cannot read image ") and ".jpg" in err and err.count("\n") == 1
+
+
+def test_the_automatic_crop_is_three_quarters_of_the_short_side(tmp_path):
+    """160-px synthetic images (short sides 120-160): crop 96; 128 measured 0.60 vs 0.74 mIoU in 5 CPU minutes."""
+    from seg.data.synth import SynthConfig, generate
+    from seg.train.loop import auto_crop_size
+
+    generate(tmp_path, SynthConfig(train=9, val=1, size=160, seed=2), progress=False)
+    ds = VOCSegmentation(tmp_path, "2007", "train")
+    short = sorted(min(Image.open(p).size) for p in ds.images)[len(ds) // 2]
+    assert auto_crop_size(ds) == int(short * 0.75) // 32 * 32 == 96

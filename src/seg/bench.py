@@ -378,11 +378,18 @@ def bench(
     header.update(variants=list(variants), torch_bf16=bf16, skipped=skipped, torch_device=device,
                   provider_verdict=[a.verdict() for a in attempts if not a.ok and a.reason not in TRIVIAL])
     shapes = _profile(size, batch, dataset)
+    if "cpu" in providers or (torch_mod is not None and device == "cpu"):
+        from seg.roofline import measure_peaks
+
+        if on_progress:
+            on_progress("measuring this CPU's peak")
+        header["peaks"] = measure_peaks()  # the roofline each CPU row is held against
     rows: list[dict[str, Any]] = []
     frames = np.random.default_rng(0).integers(0, 256, (batch, *size, 3), dtype=np.uint8)
     for entry in entries:
         model_rows, interrupted = _bench_model(entry, engines, providers, torch_mod, bf16, frames, size, batch, n_runs,
                                                warmup, dataset, on_progress, shapes, device)
+        _add_roofline(model_rows, header.get("peaks"))
         rows += model_rows
         if interrupted:
             header["interrupted"] = True
@@ -447,6 +454,17 @@ def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames
         r["speedup_vs_torch"] = r["fps"] / eager["fps"] if eager else None
         r["speedup_vs_torch_best"] = r["fps"] / best["fps"] if best else None
     return rows, interrupted
+
+
+def _add_roofline(rows: list[dict[str, Any]], peaks: dict[str, Any] | None) -> None:
+    """Achieved GOP/s (the model's operations x images per second) and % of this CPU's peak for the
+    row's arithmetic (int8, bf16 or fp32)."""
+    from seg.roofline import peak_for
+
+    for r in rows:
+        r["gops"] = r["gflops"] * r["fps"] if r.get("gflops") else None
+        peak = peak_for(r, peaks)
+        r["pct_peak"] = 100 * r["gops"] / peak if r["gops"] and peak else None
 
 
 def _size_of(entry: Entry, size: tuple[int, int]) -> tuple[int | None, float | None]:

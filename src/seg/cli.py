@@ -204,7 +204,7 @@ def train(
     rotation: float = typer.Option(0.0, min=0.0, max=180.0, help="Max degrees of random rotation (0: off)."),
     jitter: float = typer.Option(0.3, min=0.0, max=1.0, help="Colour-jitter strength (0: off)."),
     optimizer: str = typer.Option("adamw", help="adamw or sgd."),
-    lr: Optional[float] = typer.Option(None, callback=_positive, max=10.0, help="Peak learning rate [default: 1e-3 adamw, 1e-2 sgd]."),
+    lr: Optional[float] = typer.Option(None, callback=_positive, max=10.0, help="Peak learning rate [default: 3e-3 adamw, 1e-2 sgd]."),
     weight_decay: float = typer.Option(1e-4, min=0.0, max=1.0, help="Weight decay."),
     schedule: str = typer.Option("cosine", help="LR schedule after warm-up: cosine or poly."),
     warmup: float = typer.Option(0.05, min=0.0, max=0.9, help="Fraction of the run spent in linear LR warm-up."),
@@ -213,7 +213,7 @@ def train(
     freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone/--train-backbone", help="resnet_fcn: train the decoder only."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     amp: str = typer.Option("auto", help="Mixed precision + channels_last: auto (CUDA, bf16-capable CPUs), on or off."),
-    workers: Optional[int] = typer.Option(None, min=0, max=256, help="Data-loading processes [default: min(4, cores-1)]."),
+    workers: Optional[int] = typer.Option(None, min=0, max=256, help="Data-loading processes [default: 0 on 2 cores or fewer, else min(4, cores-1)]."),
     patience: int = typer.Option(0, min=0, max=1_000_000, help="Stop after this many epochs without a better val mIoU (0: never)."),
     seed: int = typer.Option(0, min=0, max=2**31 - 1, help="Random seed (data order, augmentation, init)."),
     resume: bool = typer.Option(False, help="Continue from <out>/<model>/last.pt."),
@@ -320,8 +320,10 @@ def export(
     simplify: bool = typer.Option(True, help="Simplify the graph with onnxslim; kept only if parity still holds."),
     report: Optional[Path] = typer.Option(None, callback=_out_file("--report file"),
                                           help="Write the export/verification report as JSON here."),
-    precision: str = typer.Option("fp32", help="fp32 | int8 (static quantisation, CPUs; accuracy guardrail) | "
-                                  "fp16 (GPUs). Variants go next to the fp32 file: <model>[.e2e].int8.onnx."),
+    precision: str = typer.Option("fp32", callback=_choice("fp32", "int8", "fp16", "auto"),
+                                  help="fp32 | int8 (static quantisation, CPUs; accuracy guardrail) | fp16 (GPUs) | "
+                                  "auto (the fastest of fp32 and int8 forms on this CPU that passes its guardrail). "
+                                  "Variants go next to the fp32 file: <model>[.e2e].int8.onnx."),
     e2e: bool = typer.Option(False, "--e2e", help="End-to-end graph: uint8 BGR frames [N,H,W,3] in, uint8 labels "
                              "[N,H,W] out (normalisation and argmax inside)."),
     calib_data: Optional[Path] = typer.Option(None, **_IN_DIR, help="int8: a VOCdevkit root (train split calibrates, "
@@ -400,16 +402,23 @@ def _variant_of_onnx(path: Path, out: Optional[Path], precision: str, e2e: bool,
         raise SegError(f"output path {out} must end in .onnx")
     if calib_data is None and precision == "int8":
         raise NoCalibrationData("none given")
-    calib, heldout = (calibration_sets(calib_data, int8.calib_n, need_calib=precision == "int8")
+    calib, heldout = (calibration_sets(calib_data, int8.calib_n, need_calib=precision in ("int8", "auto"))
                       if calib_data is not None else (None, None))
+    log = lambda m: err.print(m, highlight=False, soft_wrap=True)  # noqa: E731
+    if precision == "auto":
+        from seg.variants.auto import auto_variant
+
+        return auto_variant(path, out, e2e=e2e, calib=calib, heldout=heldout, int8=int8, max_drop=max_drop,
+                            min_agreement=min_agreement, log=log)
     return make_variant(path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, int8=int8,
-                        max_drop=max_drop, min_agreement=min_agreement, force=force,
-                        log=lambda m: err.print(m, highlight=False, soft_wrap=True))
+                        max_drop=max_drop, min_agreement=min_agreement, force=force, log=log)
 
 
 def _print_variant(r: dict) -> None:
     """One line per check of an int8/fp16/e2e export."""
     what = f"{r['precision']}{' e2e' if r['e2e'] else ''}"
+    if r.get("auto"):
+        what = f"auto: {r['auto']['chosen']}{' e2e' if r['e2e'] else ''}"
     out_console.print(f"{r['model']} {what} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB)", highlight=False, soft_wrap=True)
     g = r.get("guardrail") or {}
     verdict = "passed" if g.get("passed") else "FAILED (--force)"
@@ -425,6 +434,9 @@ def _print_variant(r: dict) -> None:
         out_console.print(f"  guardrail skipped: {g['skipped']}", highlight=False, soft_wrap=True)
     if "e2e_label_agreement" in r:
         out_console.print(f"  e2e graph vs plain model: label agreement {r['e2e_label_agreement']:.4%}", highlight=False, soft_wrap=True)
+    for c in (r.get("auto") or {}).get("candidates", []):  # --precision auto: every candidate and why
+        ms = f"{c['ms']:.1f} ms/frame" if "ms" in c else "not timed"
+        out_console.print(f"  auto: {c['name']}: {ms}: {c['why']}", highlight=False, soft_wrap=True)
 
 
 def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
@@ -469,8 +481,9 @@ def run(
                                  help="auto (TensorRT > CUDA > CPU, the first that works), tensorrt, cuda or cpu."),
     fp16: bool = typer.Option(False, help="TensorRT: build fp16 engines."),
     threads: Optional[int] = typer.Option(None, min=1, max=1024, help="CPU provider threads [default: one per core]."),
-    variant: str = typer.Option("fp32", callback=_choice(*VARIANTS), help="With a model name: which export to run, fp32, int8, fp16, e2e, e2e.int8 "
-                                "or e2e.fp16 (-> <runs>/<name>/<name>.e2e.int8.onnx)."),
+    variant: str = typer.Option("fp32", callback=_choice(*VARIANTS), help="With a model name: which export to run, fp32, "
+                                "int8, fp16, e2e, e2e.int8, e2e.fp16, auto or e2e.auto (-> "
+                                "<runs>/<name>/<name>.e2e.auto.onnx: the one `seg export --precision auto` chose here)."),
     opt_level: str = typer.Option("all", callback=_choice("disable", "basic", "extended", "all"),
                                   help="ONNX Runtime graph optimisation: disable|basic|extended|all."),
     save_optimized: bool = typer.Option(False, help="CPU: keep the optimised graph in <model dir>/.ort-cache/ (or, "
@@ -659,6 +672,8 @@ def doctor(
          f"{t['version']}, CUDA {t['cuda'] or '-'}{', GPU visible' if t['cuda_available'] else ', no GPU visible'}"),
         ("TensorRT library", v["tensorrt_library"]),
         ("CPU", f"{m['cpu']}, {m['cores']} cores, class {m['cpu_class']} ({'/'.join(m['cpu_flags']) or '-'})"),
+        ("CPU peak (GEMM)", ", ".join(f"{k} {m['peaks'][k]:.0f} GOP/s" for k in ("fp32", "int8", "bf16")
+                                      if m["peaks"].get(k)) + " (seg bench holds every row against these)"),
         ("GPUs", "; ".join(m["gpus"]) or "none found (no nvidia-smi)"),
     ]
     show(out_console, [Column("what", lambda r: r[0]), Column("found", lambda r: r[1])], rows, title="seg doctor")
@@ -723,8 +738,8 @@ def bench(
     show(out_console, COLUMNS, result["rows"],
          title=f"seg bench: {h['batch']}x3x{h['size'][0]}x{h['size'][1]}, {h['runs']} runs"
                f"{' (INTERRUPTED: partial)' if h['interrupted'] else ''}",
-         caption=f"{h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; ORT {h['onnxruntime']}, "
-                 f"torch {h.get('torch', '-')}")
+         caption=f"class {h.get('cpu_class', '?')}: {h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; "
+                 f"ORT {h['onnxruntime']}, torch {h.get('torch', '-')}")
     if h.get("provider_verdict"):  # why auto passed over a GPU provider, as seg run says it
         out_console.print(f"ONNX Runtime on {', '.join(h['providers'])} ({'; '.join(h['provider_verdict'])})",
                           highlight=False, soft_wrap=True)

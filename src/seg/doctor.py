@@ -109,6 +109,7 @@ def doctor(cache_dir: str = "runs/trt_cache") -> dict[str, Any]:
     from seg import __version__
     from seg.infer.display import display_problem
     from seg.machine import machine_info
+    from seg.roofline import measure_peaks
 
     gui = next((ln.split(":", 1)[1].strip() for ln in cv2.getBuildInformation().splitlines()
                 if ln.strip().startswith("GUI:")), "?")
@@ -123,6 +124,6 @@ def doctor(cache_dir: str = "runs/trt_cache") -> dict[str, Any]:
             "torch": _torch(), "tensorrt_library": _tensorrt_lib(),
         },
         "machine": {"cpu": m["cpu"], "cpu_class": m["cpu_class"], "cores": m["cores"], "cpu_flags": m["cpu_flags"],
-                    "gpus": _gpus()},
+                    "gpus": _gpus(), "peaks": measure_peaks(repeats=4)},
         "providers": check_providers(cache_dir),
     }

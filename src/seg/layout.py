@@ -1,7 +1,7 @@
 """Where seg keeps things under a runs folder (torch-free): one place for every default path.
 
     <runs>/<model>/best.pt, last.pt              seg train
-    <runs>/<model>/<model>[.e2e][.int8|.fp16].onnx   seg export (fp32, then its variants)
+    <runs>/<model>/<model>[.e2e][.int8|.fp16|.auto].onnx   seg export (fp32, then its variants)
     <runs>/predict/<source>-<model file>/        seg run's default outputs
     <runs>/trt_cache/                            TensorRT engines and timing caches
     <runs>/bench/<model>.random[.<variant>].onnx seg bench --random-init
@@ -15,7 +15,7 @@ from pathlib import Path
 from seg.errors import SegError
 
 # The files `seg export` writes per model, by variant name (`seg bench --variants`, `seg run --variant`).
-VARIANTS = ("fp32", "int8", "fp16", "e2e", "e2e.int8", "e2e.fp16")
+VARIANTS = ("fp32", "int8", "fp16", "e2e", "e2e.int8", "e2e.fp16", "auto", "e2e.auto")
 
 
 def checkpoint_path(runs: str | os.PathLike, name: str, which: str = "best") -> Path:

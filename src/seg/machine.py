@@ -39,7 +39,26 @@ def machine_info() -> dict:
         info["onnxruntime"] = onnxruntime.__version__
     except ImportError:
         pass
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    if cap and ONEDNN_ISA.get(cap.upper()) and ONEDNN_ISA[cap.upper()] != info["cpu_class"]:
+        # PyTorch's oneDNN kernels capped to an older class (how this project emulates one): the
+        # PyTorch figures are that class's, ONNX Runtime's (MLAS, not capped) stay this CPU's.
+        info["emulated_class"] = ONEDNN_ISA[cap.upper()]
+        info["emulation"] = f"ONEDNN_MAX_CPU_ISA={cap} (PyTorch only; ONNX Runtime ran at {info['cpu_class']})"
     return info
+
+
+# oneDNN's ISA caps -> seg's classes (ONEDNN_MAX_CPU_ISA, the documented way to emulate an older CPU)
+ONEDNN_ISA = {"AVX2": "avx2", "AVX2_VNNI": "avx2", "AVX512_CORE": "avx512", "AVX512_CORE_VNNI": "avx512-vnni",
+              "AVX512_CORE_BF16": "avx512-bf16", "AVX512_CORE_AMX": "amx"}
+
+
+def figure_class(info: dict, torch_side: bool = False) -> str:
+    """The class a figure belongs to: the CPU's, or for PyTorch figures the emulated one; derived
+    from the flags for results saved before the class was recorded."""
+    if torch_side and info.get("emulated_class"):
+        return info["emulated_class"]
+    return info.get("cpu_class") or cpu_class(set(info.get("cpu_flags", [])))
 
 
 def cpu_class(flags: set[str], arch: str = "x86_64") -> str:
@@ -54,9 +73,11 @@ def cpu_class(flags: set[str], arch: str = "x86_64") -> str:
     return "baseline"
 
 
-def describe(info: dict) -> str:
-    """One line for a table caption."""
+def describe(info: dict, torch_side: bool = False) -> str:
+    """One line for a table caption: the CPU, its class (for PyTorch figures the emulated one, if
+    any), GPU, versions."""
     gpu = f", GPU {info['gpu']}" if info.get("gpu") else ", no GPU"
     flags = "/".join(info.get("cpu_flags", [])) or "no AVX-512"
-    return (f"{info['cpu']}, {info['cores']} cores ({flags}){gpu}; torch {info.get('torch', '-')}, "
-            f"{info.get('torch_threads', '-')} threads; Python {info['python']}")
+    emulated = f"; {info['emulation']}" if info.get("emulation") else ""
+    return (f"class {figure_class(info, torch_side)}: {info['cpu']}, {info['cores']} cores ({flags}){gpu}{emulated}; "
+            f"torch {info.get('torch', '-')}, {info.get('torch_threads', '-')} threads; Python {info['python']}")

@@ -27,6 +27,7 @@ model. Values are strings (ONNX's rule); lists and dicts are JSON.
 | ``seg.guardrail`` | int8/fp16, JSON: fp32 and this model's mIoU on the held-out split, the drop in points, label agreement |
 | ``seg.e2e`` | ``True`` for an end-to-end graph: ``frames`` uint8 [N,H,W,3] BGR in, ``labels`` uint8 [N,H,W] out |
 | ``seg.e2e_check`` | e2e only, JSON: label agreement with the plain model at export time |
+| ``seg.auto`` | ``--precision auto`` only, JSON: every candidate's ms per frame on the machine that chose, and why |
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ E2E_OUTPUT_LAYOUT = "labels uint8 [N,H,W]"
 # at VOC scale (500 px) gains anything.
 MIN_SIZE, MAX_SIZE = 32, 4096
 JSON_KEYS = ("class_names", "palette", "mean", "std", "val_metrics", "verification", "quantization", "guardrail",
-             "e2e_check")
+             "e2e_check", "auto")
 
 
 def to_props(meta: dict[str, Any]) -> dict[str, str]:

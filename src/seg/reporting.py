@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from seg._io import atomic_path, write_json
+from seg.machine import figure_class
 from seg.tables import Column, fmt, markdown
 
 
@@ -53,8 +54,11 @@ def write_outputs(result: dict[str, Any], json_path: Path | None = None, csv_pat
 
 
 def row_label(r: dict[str, Any]) -> str:
-    """``int8 e2e``, ``bf16+channels_last``: what ran, in a few characters."""
-    return r.get("variant", r["precision"]).replace("e2e.", "").replace("e2e", "fp32") + (" e2e" if r.get("e2e") else "")
+    """``int8 e2e``, ``bf16+channels_last``, ``auto: int8 e2e``: what ran, in a few characters."""
+    v = r.get("variant", r["precision"])
+    if "auto" in v:
+        return f"auto: {r['precision']}" + (" e2e" if r.get("e2e") else "")
+    return v.replace("e2e.", "").replace("e2e", "fp32") + (" e2e" if r.get("e2e") else "")
 
 
 # One spec for the terminal table and the Markdown one. ``drop``: which go first when a terminal
@@ -72,6 +76,8 @@ COLUMNS = [
     Column("p90 ms", lambda r: f"{r['latency_ms_p90']:.1f}", right=True, drop=7),
     Column("p99 ms", lambda r: f"{r['latency_ms_p99']:.1f}", right=True, drop=4),
     Column("FPS", lambda r: f"{r['fps']:.1f}", right=True),
+    Column("GOP/s", lambda r: fmt(r.get("gops"), ".0f"), right=True, drop=8),
+    Column("% peak", lambda r: fmt(r.get("pct_peak"), ".0f", "%"), right=True),
     Column("vs torch fp32", lambda r: fmt(r.get("speedup_vs_torch"), ".2f", "x"), right=True, drop=2),
     Column("vs best torch", lambda r: fmt(r.get("speedup_vs_torch_best"), ".2f", "x"), right=True),
     Column("mIoU", lambda r: fmt(r["miou"], ".3f"), right=True),
@@ -79,13 +85,21 @@ COLUMNS = [
 ]
 
 
+def _peaks(peaks: dict[str, Any] | None) -> str:
+    if not peaks:
+        return ""
+    have = ", ".join(f"{k} {peaks[k]:.0f}" for k in ("fp32", "int8", "bf16") if peaks.get(k))
+    return f"; this CPU's peak (GOP/s, GEMM): {have}; % peak = GOP/s over the peak of the row's arithmetic"
+
+
 def markdown_table(result: dict[str, Any]) -> str:
     h = result["header"]
     lines = [
-        f"{h['cpu']}, {h['cores']} cores ({'/'.join(h['cpu_flags']) or '-'}), GPU: {h.get('gpu') or 'none'}; "
+        f"class {figure_class(h)}: {h['cpu']}, {h['cores']} cores ({'/'.join(h['cpu_flags']) or '-'}), "
+        f"GPU: {h.get('gpu') or 'none'}; "
         f"onnxruntime {h['onnxruntime']}, torch {h.get('torch', '-')} ({h.get('torch_threads', '-')} threads); "
         f"input {h['batch']}x3x{h['size'][0]}x{h['size'][1]}, {h['runs']} timed runs after {h['warmup']} warm-up, "
-        f"engines interleaved; mIoU on {h['data'] or '-'} (val, full size)"
+        f"engines interleaved; mIoU on {h['data'] or '-'} (val, full size)" + _peaks(h.get("peaks"))
         + ("; INTERRUPTED, partial" if h.get("interrupted") else ""),
         "",
         markdown(COLUMNS, result["rows"]),

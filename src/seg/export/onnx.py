@@ -284,11 +284,12 @@ def export_checkpoint(
     from seg.metadata import read_meta
     from seg.models import check_model_name, get_model, load_checkpoint
     from seg.variants import MAX_DROP_POINTS, Int8Config, make_variant
+    from seg.variants.auto import auto_variant
     from seg.variants.build import PRECISIONS
 
     check_model_name(name)
-    if precision not in PRECISIONS:
-        raise SegError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if precision not in (*PRECISIONS, "auto"):
+        raise SegError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}, auto")
     runs = Path(runs)
     out = Path(out) if out is not None else variant_path(runs, name, precision, e2e)
     if out.suffix != ".onnx":
@@ -328,9 +329,14 @@ def export_checkpoint(
                                    (int8 or Int8Config()).calib_n)
 
     def variant(base: Path, base_report: dict[str, Any] | None) -> dict[str, Any]:
-        report = make_variant(base, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout,
-                              int8=int8 or Int8Config(), max_drop=MAX_DROP_POINTS if max_drop is None else max_drop,
-                              **({} if min_agreement is None else {"min_agreement": min_agreement}), force=force, log=log)
+        guard = {"max_drop": MAX_DROP_POINTS if max_drop is None else max_drop,
+                 **({} if min_agreement is None else {"min_agreement": min_agreement})}
+        if precision == "auto":
+            report = auto_variant(base, out, e2e=e2e, calib=calib, heldout=heldout, int8=int8 or Int8Config(),
+                                  log=log, **guard)
+        else:
+            report = make_variant(base, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout,
+                                  int8=int8 or Int8Config(), force=force, log=log, **guard)
         report["fp32"] = base_report
         return report
 
@@ -362,9 +368,9 @@ def _variant_data(precision: str, calib_data: str | os.PathLike | None, cfg: dic
     if calib_data is None and root is not None and not Path(root).exists():
         if precision == "int8":
             raise NoCalibrationData(f"the checkpoint's training data {root} is not here")
-        root = None  # fp16/e2e: the guardrail is then recorded as skipped
+        root = None  # fp16/e2e: the guardrail is then recorded as skipped; auto: only fp32 competes
     if root is None:
         if precision == "int8":
             raise NoCalibrationData("none given")
         return None, None
-    return calibration_sets(root, calib_n, cfg, need_calib=precision == "int8")
+    return calibration_sets(root, calib_n, cfg, need_calib=precision in ("int8", "auto"))

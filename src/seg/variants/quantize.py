@@ -47,6 +47,9 @@ class Int8Config:
     method: str = "minmax"  # calibration: minmax | percentile | entropy
     exclude_ops: tuple[str, ...] = ()  # op types left in float, e.g. ("Resize",)
     subpixel: bool = True  # ConvTranspose -> Conv + DepthToSpace, so decoders quantise (seg.variants.subpixel)
+    # 7-bit weights: on x86 without VNNI, MLAS multiplies u8 x s8 with vpmaddubsw, whose 16-bit sums
+    # saturate with full 8-bit weights (ONNX Runtime's quantization docs); None: decided by this CPU's class.
+    reduce_range: bool | None = None
     calib_n: int = 64  # calibration images from the training split
 
     def __post_init__(self) -> None:
@@ -88,6 +91,7 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, ima
     if not images:
         raise SegError("int8 calibration needs at least one image")
     types = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
+    reduce_range = needs_reduce_range() if config.reduce_range is None else config.reduce_range
     with tempfile.TemporaryDirectory() as d:
         src = Path(fp32_path)
         n_subpixel = 0
@@ -111,6 +115,7 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, ima
                                   "entropy": CalibrationMethod.Entropy}[config.method],
                 nodes_to_exclude=exclude or None,
                 calibration_providers=["CPUExecutionProvider"],
+                reduce_range=reduce_range,
             )
         except SegError:
             raise
@@ -118,8 +123,16 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, ima
             raise SegError(f"int8 quantisation failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
         finally:
             root.setLevel(level)
-    return {**asdict(config), "exclude_ops": list(config.exclude_ops), "calib_images": len(images),
-            "excluded_nodes": len(exclude), "subpixel_deconvs": n_subpixel}
+    return {**asdict(config), "reduce_range": reduce_range, "exclude_ops": list(config.exclude_ops),
+            "calib_images": len(images), "excluded_nodes": len(exclude), "subpixel_deconvs": n_subpixel}
+
+
+def needs_reduce_range() -> bool:
+    """7-bit weights on x86 CPUs without VNNI (AVX2 and older, AVX-512 without VNNI), where full-range
+    u8 x s8 products can saturate; VNNI, AMX and ARM multiply without that risk."""
+    from seg.machine import machine_info
+
+    return machine_info()["cpu_class"] in ("avx2", "avx512", "baseline")
 
 
 def _subpixel(fp32_path: str | os.PathLike, out: Path) -> int:

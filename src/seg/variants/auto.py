@@ -1,0 +1,124 @@
+"""``--precision auto``: the fastest variant that passes its accuracy guardrail, chosen on this
+machine, as TensorRT's builder picks tactics on the target.
+
+int8 does not pay everywhere: on a 2-core AVX2 CPU (no VNNI) baseline_fcn's int8 graph ran no
+faster than fp32, while on AVX-512 VNNI it ran 2x faster. So the candidates (fp32; int8; int8 with
+the merge ops Add/Concat/Resize left in float, which keeps some models' accuracy) are built in the
+requested form (plain, or end-to-end with ``--e2e``), the int8 ones guarded as usual, and each
+timed per frame the way ``seg run`` runs it (resize, preprocessing, the model, labels back) on the
+CPU provider. The fastest that passed is written; every candidate's time, and why a slower or
+refused one was not chosen, go into its metadata (``seg.auto``) and the export report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import onnx
+
+from seg.errors import SegError
+from seg.metadata import read_meta, to_props
+from seg.variants.build import make_variant
+from seg.variants.quantize import Int8Config
+
+MERGE_OPS = ("Add", "Concat", "Resize")  # skip connections and upsampling: what float keeps accurate
+
+
+def time_candidate(path: str | os.PathLike, imgsz: int, runs: int = 10) -> float:
+    """Median milliseconds per frame of ``seg run``'s work (Segmenter.predict) on a 4:3 frame."""
+    from seg.infer import Segmenter
+
+    seg = Segmenter(path, provider="cpu", imgsz=imgsz)
+    frame = np.random.default_rng(0).integers(0, 256, (imgsz * 3 // 4, imgsz, 3), dtype=np.uint8)
+    seg.predict(frame)  # warm-up
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        seg.predict(frame)
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def auto_variant(
+    fp32_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    e2e: bool = False,
+    runs: int = 10,
+    imgsz: int | None = None,
+    log: Callable[[str], None] = lambda m: None,
+    timer: Callable[[Path, int, int], float] | None = None,
+    **build: Any,
+) -> dict[str, Any]:
+    """Build the candidates of ``fp32_path``, time the ones that pass, write the fastest to ``out``;
+    return the report (``auto``: every candidate, ``chosen``). ``build``: what each candidate is
+    built with, as :func:`~seg.variants.build.make_variant` takes it (``calib``, ``heldout``,
+    ``int8``, ``max_drop``, ``min_agreement``). Frames are timed at ``imgsz`` (default: the
+    model's own ``seg.imgsz``, what ``seg run`` feeds it). Without calibration data only fp32
+    competes (int8 is recorded as not built, with the reason)."""
+    timer = timer or time_candidate
+    int8 = build.pop("int8", None) or Int8Config()
+    meta = read_meta(fp32_path)
+    imgsz = int(imgsz or meta.get("imgsz") or 512)
+    out = Path(out)
+    candidates: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as d:
+        files: dict[str, Path] = {}
+        specs = [("fp32", None), ("int8", int8), ("int8, merge ops in float",
+                                                   dataclasses.replace(int8, exclude_ops=MERGE_OPS))]
+        for name, config in specs:
+            path = Path(d) / f"candidate{len(files)}.onnx"
+            try:
+                if config is None and not e2e:
+                    path = Path(fp32_path)  # the plain fp32 file is its own candidate
+                else:
+                    log(f"auto: building the {name}{' e2e' if e2e else ''} candidate")
+                    make_variant(fp32_path, path, precision="fp32" if config is None else "int8", e2e=e2e,
+                                 int8=config or int8, log=log, **build)
+            except SegError as e:  # refused by its guardrail, or no calibration data
+                candidates.append({"name": name, "passed": False, "why": str(e)})
+                continue
+            files[name] = path
+            guard = read_meta(path).get("guardrail") or {}
+            candidates.append({"name": name, "passed": True, "guardrail": guard.get("label_agreement")})
+        log(f"auto: timing {len(files)} candidates on this CPU ({runs} frames each, longer side {imgsz} px)")
+        times = {name: [] for name in files}
+        for _ in range(3):  # interleaved rounds: a noisy machine slows them alike
+            for name, path in files.items():
+                times[name].append(timer(path, imgsz, max(1, runs // 3)))
+        for c in candidates:
+            if c["name"] in times:
+                c["ms"] = statistics.median(times[c["name"]])
+        chosen = min((c for c in candidates if "ms" in c), key=lambda c: c["ms"])
+        for c in candidates:
+            if c is chosen:
+                c["why"] = "fastest that passed"
+            elif "ms" in c:
+                c["why"] = f"slower: {c['ms']:.1f} ms vs {chosen['ms']:.1f} ms per frame"
+        from seg.machine import machine_info
+
+        m = machine_info()
+        record = {"chosen": chosen["name"], "candidates": candidates, "imgsz": imgsz, "cpu": m["cpu"],
+                  "cpu_class": m["cpu_class"], "timed": "seg run's per-frame work, CPU provider, median"}
+        model = onnx.load(str(files[chosen["name"]]))
+        for k, v in to_props({"auto": record}).items():
+            model.metadata_props.add(key=k, value=v)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.onnx")
+        try:
+            onnx.save(model, str(tmp), save_as_external_data=False)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    log(f"auto: chose {chosen['name']} ({chosen['ms']:.1f} ms per frame)")
+    final = read_meta(out)
+    return {"model": final.get("model"), "path": str(out), "precision": final.get("precision", "fp32"), "e2e": e2e,
+            "auto": record, "guardrail": final.get("guardrail"), "bytes": out.stat().st_size}
+
