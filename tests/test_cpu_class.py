@@ -110,6 +110,16 @@ def test_auto_takes_the_fastest_int8_that_passes(fp32_file, synth_root, tmp_path
     assert meta["quantization"]["exclude_ops"] == ["Add", "Concat", "Resize"] and meta["auto"]["cpu_class"]
 
 
+def test_auto_calls_a_tie_within_timing_noise_for_the_simpler_candidate(fp32_file, synth_root, tmp_path):
+    """Identical graphs time 36.6 vs 36.6 ms: the first of the tied candidates (int8 before int8
+    with float merges) is kept, and the record says it was a tie rather than "slower"."""
+    r = _auto(fp32_file, synth_root, tmp_path, {"fp32": 80.0, "int8": 36.7, "int8, merge ops in float": 36.2})
+    cands = {c["name"]: c for c in r["auto"]["candidates"]}
+    assert r["auto"]["chosen"] == "int8" and cands["int8"]["why"].startswith("within 3% of the fastest (36.2 ms)")
+    r = _auto(fp32_file, synth_root, tmp_path, {"fp32": 80.0, "int8": 40.0, "int8, merge ops in float": 36.2})
+    assert r["auto"]["chosen"] == "int8, merge ops in float"  # 10% apart: not a tie
+
+
 def test_auto_never_takes_a_refused_candidate(fp32_file, synth_root, tmp_path):
     from seg.data.folder import ImageFolder
     from seg.variants.auto import auto_variant

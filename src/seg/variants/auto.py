@@ -31,12 +31,17 @@ from seg.variants.quantize import Int8Config
 MERGE_OPS = ("Add", "Concat", "Resize")  # skip connections and upsampling: what float keeps accurate
 
 
-def time_candidate(path: str | os.PathLike, imgsz: int, runs: int = 10) -> float:
-    """Median milliseconds per frame of ``seg run``'s work (Segmenter.predict) on a 4:3 frame."""
+TIE = 0.03  # candidates within 3% of the fastest are a tie (timing noise): the simplest one is kept
+
+
+def time_candidate(path: str | os.PathLike, imgsz: int | None, runs: int = 10) -> float:
+    """Median milliseconds per frame of ``seg run``'s work (Segmenter.predict) on a 4:3 frame of
+    longer side ``imgsz`` (None: a 640x480 frame at the model's own input size)."""
     from seg.infer import Segmenter
 
     seg = Segmenter(path, provider="cpu", imgsz=imgsz)
-    frame = np.random.default_rng(0).integers(0, 256, (imgsz * 3 // 4, imgsz, 3), dtype=np.uint8)
+    h, w = (imgsz * 3 // 4, imgsz) if imgsz else (480, 640)
+    frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
     seg.predict(frame)  # warm-up
     times = []
     for _ in range(runs):
@@ -66,7 +71,8 @@ def auto_variant(
     timer = timer or time_candidate
     int8 = build.pop("int8", None) or Int8Config()
     meta = read_meta(fp32_path)
-    imgsz = int(imgsz or meta.get("imgsz") or 512)
+    # torchvision's models are timed at their preset (shorter side 520) as seg run feeds them
+    imgsz = imgsz or (None if meta.get("preprocess") else int(meta.get("imgsz") or 512))
     out = Path(out)
     candidates: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as d:
@@ -88,7 +94,8 @@ def auto_variant(
             files[name] = path
             guard = read_meta(path).get("guardrail") or {}
             candidates.append({"name": name, "passed": True, "guardrail": guard.get("label_agreement")})
-        log(f"auto: timing {len(files)} candidates on this CPU ({runs} frames each, longer side {imgsz} px)")
+        size = f"longer side {imgsz} px" if imgsz else "a 640x480 frame at the model's preset size"
+        log(f"auto: timing {len(files)} candidates on this CPU ({runs} frames each, {size})")
         times = {name: [] for name in files}
         for _ in range(3):  # interleaved rounds: a noisy machine slows them alike
             for name, path in files.items():
@@ -96,10 +103,13 @@ def auto_variant(
         for c in candidates:
             if c["name"] in times:
                 c["ms"] = statistics.median(times[c["name"]])
-        chosen = min((c for c in candidates if "ms" in c), key=lambda c: c["ms"])
+        timed = [c for c in candidates if "ms" in c]  # in the order fp32, int8, int8 with float merges
+        fastest = min(timed, key=lambda c: c["ms"])
+        chosen = next(c for c in timed if c["ms"] <= fastest["ms"] * (1 + TIE))  # a tie goes to the simpler
         for c in candidates:
             if c is chosen:
-                c["why"] = "fastest that passed"
+                c["why"] = "fastest that passed" if c is fastest else \
+                    f"within {TIE:.0%} of the fastest ({fastest['ms']:.1f} ms): a tie, and the simpler candidate"
             elif "ms" in c:
                 c["why"] = f"slower: {c['ms']:.1f} ms vs {chosen['ms']:.1f} ms per frame"
         from seg.machine import machine_info
