@@ -21,7 +21,7 @@ from results_io import save  # noqa: E402
 from seg.export import export_checkpoint  # noqa: E402
 from seg.layout import variant_path  # noqa: E402
 from seg.machine import machine_info  # noqa: E402
-from seg.models import MODELS  # noqa: E402
+from seg.models import SEED_MODELS as MODELS  # noqa: E402
 from seg.variants import calibration_sets  # noqa: E402
 from seg.variants.auto import auto_variant  # noqa: E402
 

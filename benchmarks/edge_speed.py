@@ -28,7 +28,7 @@ from seg.metadata import read_meta
 from seg.infer import Segmenter
 from results_io import save
 from seg.machine import machine_info
-from seg.models import MODELS
+from seg.models import SEED_MODELS as MODELS
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent.parent / "shared" / "real-media"

@@ -23,7 +23,7 @@ from seg.variants import make_variant
 from seg.variants.quantize import Int8Config, cpu_session
 from results_io import save
 from seg.machine import machine_info
-from seg.models import MODELS
+from seg.models import SEED_MODELS as MODELS
 
 HERE = Path(__file__).resolve().parent
 CANDIDATES = {

@@ -1,6 +1,6 @@
 """Model-only FPS vs end-to-end `seg run` FPS on a real video (goal: end-to-end >= 0.9x).
 
-    python benchmarks/run_pipeline.py [--models A.onnx B.onnx] [--video PATH] [--imgsz 256] [--frames 120]
+    python benchmarks/run_pipeline.py [--models A.onnx B.onnx] [--video PATH] [--imgsz 256] [--frames 120] [--tag T]
 
 Model-only: `session.run` alone on the preprocessed first frame, repeated. End to end: the
 threaded pipeline (decode -> pre/infer/post -> overlay + encode to mp4) over the video. The two
@@ -52,7 +52,7 @@ def model_only_fps(seg: Segmenter, frame, n: int) -> float:
 
 
 def measure(model: Path, args, first) -> dict:
-    seg = Segmenter(model, provider="auto", imgsz=args.imgsz)
+    seg = Segmenter(model, provider="auto", imgsz=None if args.imgsz < 0 else args.imgsz)
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
@@ -63,6 +63,7 @@ def measure(model: Path, args, first) -> dict:
     mo = statistics.median(r["model_only_fps"] for r in rounds)
     e2e = statistics.median(r["end_to_end_fps"] for r in rounds)
     return {"file": model.name, "model": seg.meta.get("model"), "precision": seg.precision, "e2e": seg.e2e,
+            "input": list(seg.input_size(*first.shape[:2])), "size_rule": seg.size_rule(),
             "weights": seg.meta.get("weights"), "provider": seg.provider,
             "model_only_fps": mo, "end_to_end_fps": e2e, "ratio": e2e / mo, "rounds": rounds}
 
@@ -72,7 +73,8 @@ def main() -> None:
     ap.add_argument("--models", type=Path, nargs="+",
                     help="default: simple_unet's fp32 export and its e2e int8 graph (when exported) in benchmarks/.runs")
     ap.add_argument("--video", type=Path, default=VIDEO)
-    ap.add_argument("--imgsz", type=int, default=256)
+    ap.add_argument("--imgsz", type=int, default=256, help="-1: each model's own default (seg run without --imgsz)")
+    ap.add_argument("--tag", default="", help="saved as run_pipeline_<tag>.json")
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
@@ -84,7 +86,7 @@ def main() -> None:
     first = next(iter(VideoSource(str(args.video))))[1]
     rows = [measure(m, args, first) for m in models]
     h, w = first.shape[:2]
-    save("run_pipeline", {
+    save("run_pipeline" + (f"_{args.tag}" if args.tag else ""), {
         "benchmark": "run_pipeline", "machine": machine_info(), "video": args.video.name, "frame_size": [w, h],
         "imgsz": args.imgsz, "frames": args.frames, "rows": rows,
     })

@@ -23,7 +23,7 @@ from seg.layout import variant_path
 from seg.infer.session import create_session, optimized_cache_path
 from results_io import save
 from seg.machine import machine_info
-from seg.models import MODELS
+from seg.models import SEED_MODELS as MODELS
 
 HERE = Path(__file__).resolve().parent
 

@@ -25,7 +25,8 @@ HERE = Path(__file__).resolve().parent
 from results_io import save  # noqa: E402
 from seg.data.synth import SynthConfig, generate  # noqa: E402
 from seg.machine import machine_info  # noqa: E402
-from seg.models import MODELS  # noqa: E402
+from seg.models import SEED_MODELS as MODELS  # noqa: E402
+from seg.models.pretrained import PRETRAINED  # noqa: E402
 from seg.train import TrainConfig, train  # noqa: E402
 
 
@@ -49,8 +50,11 @@ def main() -> None:
     generate(data, synth, progress=False)
     rows = []
     for name in args.models:
+        # Nothing can be downloaded here: random init for resnet_fcn's backbone and torchvision's models.
+        offline = {"backbone_weights": "none" if name == "resnet_fcn" else None,
+                   "weights": "none" if name in PRETRAINED else None}
         cfg = TrainConfig(model=name, data=str(data), out=str(HERE / ".runs"), time_budget_min=args.minutes,
-                          backbone_weights="none" if name == "resnet_fcn" else None, **overrides)
+                          **{**offline, **overrides})
         t = time.perf_counter()
         r = train(cfg, progress=False)
         c = r["config"]

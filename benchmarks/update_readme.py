@@ -1,4 +1,4 @@
-"""Rebuild the README's result tables from benchmarks/results/<class>/*.json (never typed by hand).
+"""Rebuild the README's and docs' result tables from benchmarks/results/<class>/*.json (never typed by hand).
 
 Each table sits between `<!-- BEGIN name -->` and `<!-- END name -->` markers in README.md and is
 drawn once per CPU class that has a result, each captioned with its class and CPU: a figure is
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 
@@ -195,10 +196,66 @@ def train_experiments() -> str:
     return "\n\n".join(parts) or "(no experiments yet)"
 
 
+def op_profile_table(path: Path, r: dict) -> str:
+    lines = [_caption(path, r, f"input 1x3x{r['size'][0]}x{r['size'][1]}, ONNX Runtime's profiler over {r['runs']} runs; "
+                      f"GEMM peaks fp32 {r['peaks']['fp32']:.0f}, int8 {r['peaks']['int8']:.0f} GOP/s; shares of kernel time."),
+             "", "| model file | ms | dense conv: share, GOP/s, % peak | depthwise conv: share, GOP/s, % peak | other ops: share "
+             "(largest) | opt level basic / extended / all, ms |", "|---|---:|---|---|---|---|"]
+
+    def kind(x: dict, k: str) -> str:
+        v = x["kinds"].get(k)
+        if not v:
+            return "-"
+        return f"{v['share']:.0%}, {v['gops_per_s']:.0f}, {v['pct_peak']:.0%}"
+
+    for x in r["rows"]:
+        other = x["kinds"].get("other") or {"share": 0, "ops": {}}
+        top = ", ".join(f"{op} {ms:.1f} ms" for op, ms in sorted(other["ops"].items(), key=lambda t: -t[1])[:3])
+        lv = x["opt_levels_ms"]
+        lines.append(f"| {x['file']} | {x['ms']:.1f} | {kind(x, 'dense conv')} | {kind(x, 'depthwise conv')} | "
+                     f"{other['share']:.0%} ({top}) | {lv['basic']:.1f} / {lv['extended']:.1f} / {lv['all']:.1f} |")
+    return "\n".join(lines)
+
+
+def pretrained_summary(path: Path, r: dict) -> str:
+    """The README's one-glance figure: the fastest guarded lraspp variant against resnet_fcn's
+    fastest at the bench size, and seg run's end-to-end FPS at the preset (same class)."""
+    def fastest(model: str) -> dict | None:
+        rows = [x for x in r["rows"] if x["model"] == model and x["engine"] == "onnxruntime"]
+        return min(rows, key=lambda x: x["p50_ms"], default=None)
+
+    lr, rn = fastest("lraspp_mobilenet_v3_large"), fastest("resnet_fcn")
+    if lr is None or rn is None:
+        return ""
+    h = r["header"]
+    runs = [(p, x) for cls, p, x in load("run_pipeline_lraspp_*.json") if cls == path.parent.name]
+    fps = "; ".join(f"`seg run` end to end on `{x['video']}` ({x['frame_size'][0]}x{x['frame_size'][1]}, model input "
+                    f"{'x'.join(map(str, y['input'][::-1]))}): " + ", ".join(
+                        f"{z['file'].split('.', 1)[1].removesuffix('.onnx') or 'fp32'} {z['end_to_end_fps']:.1f} FPS"
+                        for z in x["rows"])
+                    for _, x in runs for y in x["rows"][:1])
+    return (f"Class `{path.parent.name}` ({describe(h['machine'])}): at {h['size'][0]}x{h['size'][1]}, "
+            f"lraspp_mobilenet_v3_large's fastest guarded variant ({lr['precision']}) takes {lr['p50_ms']:.1f} ms, "
+            f"{rn['p50_ms'] / lr['p50_ms']:.1f}x faster than resnet_fcn's fastest ({rn['precision']}, "
+            f"{rn['p50_ms']:.1f} ms). {fps}. Other classes: not measured yet.")
+
+
 def render(pattern: str, make) -> str:
     if make is None:
         return train_experiments()
-    return "\n\n".join(make(path, r) for _, path, r in load(pattern) if "_exp" not in path.stem)
+    return "\n\n".join(make(path, r) for _, path, r in load(pattern)
+                        if "_exp" not in path.stem and "_pretrained" not in path.stem)
+
+
+def render_all(pattern: str, make) -> str:
+    return "\n\n".join(make(path, r) for _, path, r in load(pattern))
+
+
+def pretrained_speed() -> str:
+    parts = [render_all("bench_pretrained_*.json", bench_table), render_all("op_profile*.json", op_profile_table),
+             render_all("run_pipeline_lraspp_*.json", run_pipeline_table),
+             render_all("train_budget_pretrained.json", train_budget_table)]
+    return "\n\n".join(p for p in parts if p)
 
 
 # README marker -> (result files, table builder): one table per class that has a result.
@@ -216,15 +273,29 @@ TABLES = {
 }
 
 
-def main() -> None:
-    text = README.read_text()
-    for name, (files, make) in TABLES.items():
+# Tables that live in docs/ pages, where they are read: page -> marker -> text builder.
+DOCS = {
+    HERE.parent / "docs" / "pretrained.md": {"pretrained_speed": pretrained_speed},
+}
+
+
+def fill(path: Path, tables: dict[str, Callable[[], str]]) -> None:
+    text = path.read_text()
+    for name, make in tables.items():
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
         if not pattern.search(text):
-            sys.exit(f"README.md has no <!-- BEGIN {name} --> ... <!-- END {name} --> markers")
-        text = pattern.sub(lambda m, t=render(files, make): m.group(1) + t + "\n" + m.group(2), text)
-    README.write_text(text)
-    print(f"updated {README}")
+            sys.exit(f"{path.name} has no <!-- BEGIN {name} --> ... <!-- END {name} --> markers")
+        text = pattern.sub(lambda m, t=make(): m.group(1) + t + "\n" + m.group(2), text)
+    path.write_text(text)
+    print(f"updated {path}")
+
+
+def main() -> None:
+    tables = {name: (lambda f=files, m=make: render(f, m)) for name, (files, make) in TABLES.items()}
+    tables["pretrained_summary"] = lambda: render_all("bench_pretrained_512.json", pretrained_summary)
+    fill(README, tables)
+    for page, page_tables in DOCS.items():
+        fill(page, page_tables)
 
 
 if __name__ == "__main__":

@@ -143,7 +143,8 @@ def test_cli_exports_the_default_checkpoint_with_its_metrics(cli, trained_runs, 
     assert meta["imgsz"] == "64"  # the tiny synthetic set's images are 64 px wide: seg run's default input size
     from seg.infer import Segmenter
 
-    assert Segmenter(path, provider="cpu").imgsz == 64 and Segmenter(path, provider="cpu", imgsz=0).imgsz == 0
+    assert Segmenter(path, provider="cpu").input_size(480, 640) == (64, 64)  # longer side 64, sides in multiples of 32
+    assert Segmenter(path, provider="cpu", imgsz=0).input_size(480, 640) == (480, 640)
     import json
 
     report = json.loads((tmp_path / "r.json").read_text())

@@ -131,6 +131,14 @@ def _torch_entry(name: str, runs: Path, random_init: bool, log: Callable[[str], 
             export_checkpoint(name, ckpt, onnx_path)
         model, _ = load_checkpoint(ckpt)
         return Entry(name, onnx_path, "checkpoint", model, {"fp32": onnx_path}, checkpoint=True)
+    if onnx_path.is_file():  # torchvision's weights exported without a checkpoint (seg export --weights)
+        meta = read_meta(onnx_path)
+        pretrained = meta.get("pretrained") or {}
+        if meta.get("weights") in ("pretrained", "file"):
+            from seg.models.pretrained import WEIGHTS_TAG
+
+            model = get_model(name, weights=pretrained.get("file") or WEIGHTS_TAG).eval()
+            return Entry(name, onnx_path, meta["weights"], model, {"fp32": onnx_path})
     if random_init:
         onnx_path = random_init_path(runs, name)
         if not onnx_path.is_file():

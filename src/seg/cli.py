@@ -108,8 +108,9 @@ def _require(command: str, *modules: str) -> None:
 
 
 TRAINING = ("torch", "torchvision")
-# The registered architectures, named without importing the registry (it imports torch).
-MODEL_NAMES = ("baseline_fcn", "simple_unet", "resnet_fcn", "unet")  # what every command on the training side imports
+# The seed write-up's architectures (seg.models.SEED_MODELS: bench's default set), named without
+# importing the registry (it imports torch).
+MODEL_NAMES = ("baseline_fcn", "simple_unet", "resnet_fcn", "unet")
 
 
 # Existing inputs, checked by typer itself ("File 'x' is a directory." and so on).
@@ -135,16 +136,29 @@ def models(
     names: Optional[list[str]] = typer.Argument(None, help="Models to show (default: all)."),
     size: int = typer.Option(512, min=MIN_SIZE, max=MAX_SIZE, help="Square input size at which GFLOPs are counted."),
 ) -> None:
-    """List the architectures, with parameters and GFLOPs."""
+    """List the architectures, with parameters, GFLOPs and where their weights come from.
+
+    The seed write-up's four are trained with seg train; torchvision's pretrained models come
+    with published weights (--weights coco-voc) and their published metrics."""
     _require("models", *TRAINING)
     from seg.models import MODELS, check_model_name, count_parameters, get_model, model_flops
 
+    from seg.models.pretrained import PRETRAINED, published
+
+    def weights(n: str) -> str:
+        if n not in PRETRAINED:
+            return "seed: seg train"
+        m = published(n)["metrics"]
+        return f"coco-voc: mIoU {m['miou']:.1%}, pixel acc {m['pixel_acc']:.1%}"
+
     names = [check_model_name(n) for n in names] if names else list(MODELS)
     rows = [{"model": n, "params": count_parameters(get_model(n)), "gflops": model_flops(n, size, size) / 1e9,
-             "doc": (MODELS[n].__doc__ or "").strip().splitlines()[0]} for n in names]
+             "weights": weights(n), "doc": (MODELS[n].__doc__ or "").strip().splitlines()[0]} for n in names]
     columns = [Column("model", lambda r: r["model"]), Column("params", lambda r: f"{r['params']:,}", right=True),
-               Column("GFLOPs", lambda r: f"{r['gflops']:.1f}", right=True), Column("description", lambda r: r["doc"])]
-    show(out_console, columns, rows, title=f"seg models (GFLOPs at 1x3x{size}x{size}; a multiply-add = 2 FLOPs)")
+               Column("GFLOPs", lambda r: f"{r['gflops']:.1f}", right=True), Column("weights", lambda r: r["weights"]),
+               Column("description", lambda r: r["doc"], drop=1)]
+    show(out_console, columns, rows, title=f"seg models (GFLOPs at 1x3x{size}x{size}; a multiply-add = 2 FLOPs; "
+         "published metrics: COCO val2017, VOC labels)")
 
 
 @data_app.command("voc2007")
@@ -190,7 +204,8 @@ def data_synth(
 
 @app.command()
 def train(
-    model: str = typer.Option(..., "--model", "-m", help="Architecture: baseline_fcn, simple_unet, resnet_fcn or unet."),
+    model: str = typer.Option(..., "--model", "-m", help="Architecture: baseline_fcn, simple_unet, resnet_fcn, unet, or "
+                              "one of torchvision's pretrained models (seg models)."),
     data: Path = typer.Option(..., **_IN_DIR, help="VOCdevkit root: real VOC2007 (seg data voc2007) or the synthetic set (seg data synth)."),
     year: str = typer.Option("2007", help="VOC year folder to read (VOCdevkit/VOC<year>)."),
     train_split: str = typer.Option("train", help="Split to train on."),
@@ -211,6 +226,8 @@ def train(
     class_weights: str = typer.Option("none", help="Loss class weights from label frequencies: none, inverse or median."),
     backbone_weights: Optional[str] = typer.Option(None, help="resnet_fcn: imagenet (default), none, or a local .pth."),
     freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone/--train-backbone", help="resnet_fcn: train the decoder only."),
+    weights: Optional[str] = typer.Option(None, help="torchvision's pretrained models (seg models): coco-voc (default: "
+                                          "fine-tune the published weights), none, or a local .pth."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     amp: str = typer.Option("auto", help="Mixed precision + channels_last: auto (CUDA, bf16-capable CPUs), on or off."),
     workers: Optional[int] = typer.Option(None, min=0, max=256, help="Data-loading processes [default: 0 on 2 cores or fewer, else min(4, cores-1)]."),
@@ -232,8 +249,8 @@ def train(
         model=model, data=str(data), year=year, train_split=train_split, val_split=val_split, out=str(out),
         epochs=epochs, time_budget_min=time_budget, batch_size=batch_size, crop_size=crop_size, rotation=rotation,
         jitter=jitter, optimizer=optimizer, lr=lr, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
-        class_weights=class_weights, backbone_weights=backbone_weights, freeze_backbone=freeze_backbone, device=device,
-        amp=amp, workers=workers, patience=patience, seed=seed, resume=resume,
+        class_weights=class_weights, backbone_weights=backbone_weights, freeze_backbone=freeze_backbone, weights=weights,
+        device=device, amp=amp, workers=workers, patience=patience, seed=seed, resume=resume,
     )
     run_training(cfg, log=lambda msg: out_console.print(msg, highlight=False, soft_wrap=True), started=_started)
 
@@ -307,7 +324,7 @@ VERIFY_COLUMNS = [
 def export(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Architecture to export from its checkpoint (or "
                                         "--all); needs the training extra."),
-    all_models: bool = typer.Option(False, "--all", help="Export the four models."),
+    all_models: bool = typer.Option(False, "--all", help="Export the seed write-up's four models (from their checkpoints)."),
     onnx_in: Optional[Path] = typer.Option(None, "--onnx", **_IN_FILE, help="Or an fp32 .onnx export to build a variant "
                                            "from (--precision, --e2e), on this machine and without torch."),
     checkpoint: Optional[Path] = typer.Option(None, **_IN_FILE, help="Checkpoint [default: <runs>/<model>/best.pt]."),
@@ -315,6 +332,8 @@ def export(
                                        help="Output .onnx [default: <runs>/<model>/<model>.onnx]."),
     runs: Path = typer.Option(Path("runs"), help="Runs folder holding <model>/best.pt."),
     random_init: bool = typer.Option(False, "--random-init", help="Export untrained weights (flagged in the metadata)."),
+    weights: Optional[str] = typer.Option(None, help="torchvision's pretrained models, instead of a checkpoint: coco-voc "
+                                          "(published weights, downloaded once), none (random init) or a local .pth."),
     opset: Optional[int] = typer.Option(None, min=1, max=99, help="ONNX opset [default: the exporter's own, 20 with torch 2.14]."),
     verify: bool = typer.Option(True, help="Check ONNX Runtime against PyTorch at three shapes (batch 2, odd sizes)."),
     simplify: bool = typer.Option(True, help="Simplify the graph with onnxslim; kept only if parity still holds."),
@@ -350,9 +369,9 @@ def export(
 
     int8 = Int8Config(calib_n=calib_n, exclude_ops=tuple(_csv_list(float_ops) or ()))
     if onnx_in is not None:
-        if model is not None or all_models or checkpoint is not None or random_init:
-            raise SegError("--onnx builds a variant of an existing export; it excludes --model, --all, --checkpoint "
-                           "and --random-init")
+        if model is not None or all_models or checkpoint is not None or random_init or weights is not None:
+            raise SegError("--onnx builds a variant of an existing export; it excludes --model, --all, --checkpoint, "
+                           "--weights and --random-init")
         r = _variant_of_onnx(onnx_in, out, precision, e2e, calib_data, int8, max_drop, min_agreement, force)
         _print_variant(r)
         if report is not None:
@@ -362,23 +381,24 @@ def export(
         raise SegError("pass either --model NAME, --all or --onnx FILE.onnx")
     _require("export --model", *TRAINING, "onnxscript")
     from seg.export import DEFAULT_SHAPES, export_checkpoint
-    from seg.models import MODELS
+    from seg.models import SEED_MODELS
 
-    names = list(MODELS) if all_models else [model]
-    if all_models and (checkpoint is not None or out is not None):
-        raise SegError("--checkpoint and --out name one model's files; with --all use the defaults under --runs")
+    names = list(SEED_MODELS) if all_models else [model]
+    if all_models and (checkpoint is not None or out is not None or weights is not None):
+        raise SegError("--checkpoint, --weights and --out name one model's files; with --all use the defaults under --runs")
     reports = []
     for name in names:
         r = export_checkpoint(name, checkpoint, out, runs=runs, random_init=random_init, opset=opset,
                               verify_shapes=DEFAULT_SHAPES if verify else None, simplify=simplify,
                               precision=precision, e2e=e2e, calib_data=calib_data, int8=int8, max_drop=max_drop,
-                              min_agreement=min_agreement, force=force, log=lambda m: err.print(m, highlight=False))
+                              min_agreement=min_agreement, force=force, weights=weights,
+                              log=lambda m: err.print(m, highlight=False))
         reports.append(r)
         if precision != "fp32" or e2e:
             _print_variant(r)
             continue
         title = (f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB, {r['total_s']:.0f} s"
-                 f"{', simplified' if r['simplified'] else ''}{', UNTRAINED weights' if random_init else ''})")
+                 f"{', simplified' if r['simplified'] else ''}{', UNTRAINED weights' if random_init or weights == 'none' else ''})")
         if r["verification"] is None:
             out_console.print(f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB), not verified (--no-verify)", highlight=False)
         else:
@@ -557,7 +577,7 @@ def run(
         err.print(f"warning: replacing {out_video} (an earlier run's output)", highlight=False, soft_wrap=True)
     weights = seg.meta.get("weights", "?")
     err.print(f"{seg.meta.get('model')} ({onnx_path}{', UNTRAINED weights' if weights == 'random-init' else ''}) "
-              f"on {seg.provider_verdict()}, model input {seg.imgsz or 'native'} px", highlight=False, soft_wrap=True)
+              f"on {seg.provider_verdict()}, model input {seg.size_rule()}", highlight=False, soft_wrap=True)
     total = min(x for x in (src.count, max_frames) if x) if (src.count or max_frames) else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
@@ -628,8 +648,9 @@ def info(
         ("input", tensors(i["inputs"])), ("output", tensors(i["outputs"])),
         ("input layout", str(m.get("input", "-"))),
         ("normalisation", f"mean {m.get('mean')}, std {m.get('std')}"),
-        ("default input size", f"{m['imgsz']} px (seg run --imgsz)" if m.get("imgsz") else "-"),
+        ("default input size", _default_size(m)),
         ("weights", f"{m.get('weights', '?')}{', ' + m['checkpoint'] if m.get('checkpoint') else ''}"),
+        ("pretrained", _pretrained(m.get("pretrained"))),
         ("val metrics", ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                   for k, v in (m.get("val_metrics") or {}).items()) or "-"),
         ("verification", checked("verification")), ("guardrail", checked("guardrail")),
@@ -639,6 +660,24 @@ def info(
         ("made by", f"seg {m.get('version', '?')}, torch {m.get('torch', '?')}, opset {i['opset']}, {i['producer']}"),
     ]
     show(out_console, [Column("field", lambda r: r[0]), Column("value", lambda r: r[1])], rows, title=f"seg info: {model.name}")
+
+
+def _default_size(m: dict) -> str:
+    pre = m.get("preprocess") or {}
+    if pre.get("resize") == "shorter":
+        return (f"shorter side {pre['size']} px, {pre.get('interpolation', 'bilinear')}"
+                f"{' antialiased' if pre.get('antialias') else ''} (torchvision's preset; seg run --imgsz overrides)")
+    return f"{m['imgsz']} px (seg run --imgsz)" if m.get("imgsz") else "-"
+
+
+def _pretrained(p: dict | None) -> str:
+    """Where published or local weights came from, with torchvision's published metrics."""
+    if not p:
+        return "-"
+    if "file" in p:
+        return f"local file {p['file']} ({p['bytes'] / 1e6:.1f} MB)"
+    metrics = ", ".join(f"{k} {v:.1%}" for k, v in p.get("metrics", {}).items())
+    return f"{p.get('source')}; published on {p.get('dataset')}: {metrics}"
 
 
 @app.command()

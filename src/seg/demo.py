@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seg.data.synth import SynthConfig, generate, write_video
-from seg.models import MODELS
+from seg.models import SEED_MODELS
 
 # Share of the training budget per model: simple_unet learns fastest per CPU second (see the
 # README's training table) and is the one the demo runs on the video, so it gets the most: on a
@@ -41,13 +41,13 @@ def demo(minutes: float = 10.0, root: Path = Path("runs/demo"), log: Callable[[s
                         height=120 if quick else 240, progress=False)
     train_minutes = 0.6 * minutes  # the rest: export (fp32 and e2e int8), run, bench
     runs = root / "runs"
-    for name in MODELS:
+    for name in SEED_MODELS:
         budget = train_minutes * SHARES[name]
         log(f"2/5 training {name} for {budget:.1f} min")
         train(TrainConfig(model=name, data=str(data), out=str(runs), time_budget_min=budget,
                           batch_size=4 if quick else 8, backbone_weights="none" if name == "resnet_fcn" else None),
               progress=False, log=lambda m: log("    " + m) if m.startswith("best") else None)
-    for name in MODELS:
+    for name in SEED_MODELS:
         log(f"3/5 exporting {name} (with verification)")
         shapes = ((2, 3, 64, 64), (1, 3, 97, 131)) if quick else ((2, 3, 128, 128), (1, 3, 97, 131), (1, 3, 160, 120))
         export_checkpoint(name, runs=runs, verify_shapes=shapes)
@@ -59,7 +59,7 @@ def demo(minutes: float = 10.0, root: Path = Path("runs/demo"), log: Callable[[s
     size = (64, 64) if quick else (synth.size, synth.size)
     # fp32 and the edge fast path (e2e, int8 or fp32, whichever is faster on this CPU and passes its
     # guardrail: --precision auto) vs PyTorch eager and bf16.
-    result = bench(list(MODELS), runs=runs, data=data, size=size, n_runs=3 if quick else 10, warmup=1, log=log,
+    result = bench(list(SEED_MODELS), runs=runs, data=data, size=size, n_runs=3 if quick else 10, warmup=1, log=log,
                    variants=("fp32", "e2e.auto"))
     write_outputs(result, json_path=root / "bench.json", md_path=root / "bench.md", plot_path=root / "bench.png")
     log(markdown_table(result))

@@ -13,7 +13,9 @@ model. Values are strings (ONNX's rule); lists and dicts are JSON.
 | ``seg.mean``, ``seg.std`` | JSON lists: per-channel normalisation of RGB values in [0, 1] |
 | ``seg.input`` | layout of the input: ``image float32 [N,3,H,W] RGB, (x/255 - mean)/std`` |
 | ``seg.output`` | layout of the output: ``logits float32 [N,C,H,W]`` |
-| ``seg.weights`` | ``checkpoint`` or ``random-init`` (untrained: flagged everywhere) |
+| ``seg.weights`` | ``checkpoint``, ``pretrained`` (torchvision's published weights), ``file`` (a local state dict) or ``random-init`` (untrained: flagged everywhere) |
+| ``seg.pretrained`` | JSON, ``pretrained``: torchvision's source, weights name, URL, dataset and published metrics; ``file``: the file, its size and mtime |
+| ``seg.preprocess`` | JSON, torchvision's models: the preset's resize, e.g. ``{"resize": "shorter", "size": 520, "interpolation": "bilinear", "antialias": true}``; ``seg run`` resizes frames so unless ``--imgsz`` is given |
 | ``seg.checkpoint`` | the checkpoint file exported, with its epoch |
 | ``seg.imgsz`` | median long side of the training images: ``seg run``'s default input size for this model |
 | ``seg.val_metrics`` | JSON: the checkpoint's best val metrics (miou, pixel_acc, ...) |
@@ -53,7 +55,7 @@ E2E_OUTPUT_LAYOUT = "labels uint8 [N,H,W]"
 # at VOC scale (500 px) gains anything.
 MIN_SIZE, MAX_SIZE = 32, 4096
 JSON_KEYS = ("class_names", "palette", "mean", "std", "val_metrics", "verification", "quantization", "guardrail",
-             "e2e_check", "auto")
+             "e2e_check", "auto", "pretrained", "preprocess")
 
 
 def to_props(meta: dict[str, Any]) -> dict[str, str]:
@@ -116,6 +118,10 @@ def check(meta: dict[str, Any], source: str = "the model") -> dict[str, Any]:
         raise bad("std", "must be positive")
     if meta.get("imgsz") is not None and not str(meta["imgsz"]).isdigit():
         raise bad("imgsz", f"is {meta['imgsz']!r}, not a size in pixels")
+    pre = meta.get("preprocess")
+    if pre is not None and not (isinstance(pre, dict) and pre.get("resize") == "shorter"
+                                and isinstance(pre.get("size"), int) and MIN_SIZE <= pre["size"] <= MAX_SIZE):
+        raise bad("preprocess", f"should be {{\"resize\": \"shorter\", \"size\": {MIN_SIZE}..{MAX_SIZE}, ...}}, it is {pre!r}")
     return meta
 
 

@@ -268,6 +268,7 @@ def export_checkpoint(
     max_drop: float | None = None,
     min_agreement: float | None = None,
     force: bool = False,
+    weights: str | os.PathLike | None = None,
     log: Callable[[str], None] = lambda m: None,
     **kwargs: Any,
 ) -> dict[str, Any]:
@@ -276,6 +277,8 @@ def export_checkpoint(
     Default checkpoint ``<runs>/<name>/best.pt``; default output ``<runs>/<name>/<name>.onnx``
     (``<name>[.e2e][.int8|.fp16].onnx`` for the variants, see :mod:`seg.variants`).
     ``random_init`` exports untrained weights (flagged in the metadata as ``random-init``).
+    ``weights`` (torchvision's pretrained models): ``"coco-voc"``, ``"none"`` or a local ``.pth``
+    instead of a checkpoint; the metadata then records them and torchvision's preset resize.
     A variant is built from the fp32 export, which is made first when missing or older than the
     checkpoint; int8 calibrates on ``calib_data`` (a VOC root or a folder of plain images;
     default: the checkpoint's training data) and is gated by the guardrail on held-out images.
@@ -295,16 +298,28 @@ def export_checkpoint(
     if out.suffix != ".onnx":
         raise SegError(f"output path {out} must end in .onnx")
     info: dict[str, Any] = {}
+    if weights is not None:
+        from seg.models.pretrained import export_meta
+
+        if checkpoint is not None or random_init:
+            raise SegError("--weights excludes --checkpoint and --random-init")
+        meta = export_meta(name, weights)  # one-line error for a model without published weights
+        random_init = str(weights) == "none"
     if random_init:
         if checkpoint is not None:
             raise SegError("--random-init and --checkpoint exclude each other")
         ckpt_path = None
-        meta: dict[str, Any] = {"weights": "random-init"}
+        meta = {**(meta if weights is not None else {}), "weights": "random-init"}
+    elif weights is not None:
+        ckpt_path = None
     else:
         ckpt_path = Path(checkpoint) if checkpoint is not None else runs / name / "best.pt"
         if checkpoint is None and not ckpt_path.exists():
+            from seg.models.pretrained import PRETRAINED, WEIGHTS_TAG
+
+            published = f", --weights {WEIGHTS_TAG} for torchvision's published weights" if name in PRETRAINED else ""
             raise SegError(f"no checkpoint at {ckpt_path}: train one with `seg train --model {name} --data DIR`, "
-                           "pass --checkpoint PATH, or --random-init for untrained weights")
+                           f"pass --checkpoint PATH{published}, or --random-init for untrained weights")
         model, info = load_checkpoint(ckpt_path, expect_model=name)
         best = info.get("best") or {}
         meta = {
@@ -319,6 +334,8 @@ def export_checkpoint(
         if random_init:
             torch.manual_seed(0)  # reproducible untrained weights (seg bench rebuilds the same ones)
             return to_onnx(get_model(name), dest, name=name, metadata=meta, **kwargs)
+        if weights is not None:  # built here, so that a data error above comes before a download
+            return to_onnx(get_model(name, weights=weights), dest, name=name, metadata=meta, **kwargs)
         return to_onnx(model, dest, name=name, metadata=meta, **kwargs)
 
     if precision == "fp32" and not e2e:
@@ -342,6 +359,11 @@ def export_checkpoint(
 
     # A variant starts from the verified fp32 file: the default one, reused while it is fresh.
     base = variant_path(runs, name)
+    if weights is not None and not random_init:  # published or local weights: fresh if made from the same
+        fresh = base.is_file() and read_meta(base).get("pretrained") == meta["pretrained"]
+        if not fresh:
+            log(f"exporting the fp32 model first -> {base}")
+        return variant(base, None if fresh else plain(base))
     if checkpoint is None and not random_init:
         fresh = base.is_file() and base.stat().st_mtime >= ckpt_path.stat().st_mtime and \
             _same_checkpoint(read_meta(base).get("checkpoint", ""), meta["checkpoint"])

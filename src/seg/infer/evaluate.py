@@ -24,7 +24,7 @@ def evaluate_onnx(path: str | os.PathLike, dataset, provider: str = "auto", thre
     cm = ConfusionMatrix(meta["num_classes"])
     for i in range(len(dataset)):
         image, mask = dataset.load(i)
-        cm.update(labels_of(sess.run(None, {name: model_input(image, meta)})[0], meta)[0], mask)
+        cm.update(labels_of(sess.run(None, {name: model_input(image, meta)})[0], meta, mask.shape)[0], mask)
         if on_image is not None:
             on_image(i + 1)
     return cm.compute(), meta, used

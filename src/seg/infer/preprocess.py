@@ -25,6 +25,48 @@ def model_size(h: int, w: int, imgsz: int) -> tuple[int, int]:
     return (max(STRIDE, int(round(h * scale / STRIDE)) * STRIDE), max(STRIDE, int(round(w * scale / STRIDE)) * STRIDE))
 
 
+def input_size(h: int, w: int, meta: dict[str, Any], imgsz: int | None = None) -> tuple[int, int]:
+    """(H, W) the model with metadata ``meta`` is fed for an H x W frame: ``imgsz`` when given
+    (:func:`model_size`); else the model's recorded preset (``seg.preprocess``: torchvision's
+    pretrained models resize the shorter side to 520, aspect kept, no rounding); else its
+    training images' size (``seg.imgsz``)."""
+    pre = meta.get("preprocess") or {}
+    if imgsz is None and pre.get("resize") == "shorter":
+        # torchvision's rule (transforms.functional._compute_resized_output_size), sizes capped
+        # at MAX_SIZE like every other path
+        size = int(pre["size"])
+        short, long = min(h, w), max(h, w)
+        new_short, new_long = size, int(size * long / short)
+        if new_long > MAX_SIZE:
+            new_short, new_long = max(1, int(MAX_SIZE * new_short / new_long)), MAX_SIZE
+        return (new_short, new_long) if h <= w else (new_long, new_short)
+    return model_size(h, w, int(imgsz if imgsz is not None else meta.get("imgsz") or DEFAULT_IMGSZ))
+
+
+def resize_antialias(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 [H,W,3] -> uint8 [h,w,3], bilinear with antialiasing as torchvision's preset does it.
+
+    Pillow's resize is the algorithm torchvision's ``antialias=True`` reproduces (its uint8 kernel
+    differs from Pillow by 1 level on ~0.1% of values, measured); OpenCV has no such mode (its
+    INTER_AREA and INTER_LINEAR differ from it by more than rounding).
+    """
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((size[1], size[0]), Image.BILINEAR))
+
+
+def resize_for_model(image: np.ndarray, size: tuple[int, int], meta: dict[str, Any]) -> np.ndarray:
+    """A frame resized to ``size`` (H, W) as the model's preprocessing wants it: antialiased
+    bilinear where the metadata records torchvision's preset, else OpenCV's INTER_AREA."""
+    if tuple(image.shape[:2]) == tuple(size):
+        return image
+    if (meta.get("preprocess") or {}).get("antialias"):
+        return resize_antialias(image, size)
+    import cv2
+
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
 def scale_shift(mean: Sequence[float], std: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """(scale, shift), float32 per RGB channel, such that ``x_uint8 * scale + shift`` is
     ``(x / 255 - mean) / std``: the normalisation as one multiply-add."""
@@ -39,13 +81,24 @@ def normalise(image_rgb: np.ndarray, mean: Sequence[float], std: Sequence[float]
 
 
 def model_input(image_rgb: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    """What a model with metadata ``meta`` takes for one RGB image at its own size: a normalised
-    float batch, or for an end-to-end graph the BGR uint8 frame as a camera gives it."""
+    """What a model with metadata ``meta`` takes for one RGB image: a normalised float batch, or
+    for an end-to-end graph the BGR uint8 frame as a camera gives it. At the image's own size,
+    except for a model with a preset (``seg.preprocess``), which gets the size ``seg run`` feeds
+    it: calibration, guardrails and ``seg eval`` then see what the camera path sees."""
+    if meta.get("preprocess"):
+        image_rgb = resize_for_model(image_rgb, input_size(*image_rgb.shape[:2], meta), meta)
     if is_e2e(meta):
         return np.ascontiguousarray(image_rgb[None, ..., ::-1])
     return normalise(image_rgb, meta["mean"], meta["std"])
 
 
-def labels_of(output: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    """Label maps [N,H,W] from a model's output (logits, or labels already for e2e graphs)."""
-    return output if is_e2e(meta) else output.argmax(1)
+def labels_of(output: np.ndarray, meta: dict[str, Any], size: tuple[int, int] | None = None) -> np.ndarray:
+    """Label maps [N,H,W] from a model's output (logits, or labels already for e2e graphs);
+    with ``size`` (H, W), brought to that size by nearest neighbour (a mask's, for scoring)."""
+    labels = output if is_e2e(meta) else output.argmax(1)
+    if size is None or tuple(labels.shape[1:]) == tuple(size):
+        return labels
+    import cv2
+
+    return np.stack([cv2.resize(lab.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+                     for lab in labels])

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from seg.errors import SegError
-from seg.infer.preprocess import DEFAULT_IMGSZ, model_size, scale_shift
+from seg.infer.preprocess import DEFAULT_IMGSZ, input_size, model_size, resize_for_model, scale_shift
 from seg.infer.session import TRIVIAL, Attempt, ShapeRange, create_session, has_nvidia_gpu
 from seg.metadata import FORMAT, MAX_SIZE, MIN_SIZE, check, from_props, is_e2e, read_meta
 
@@ -55,8 +55,12 @@ class Segmenter:
         self.attempts: list[Attempt] = []
         gpu = provider in ("tensorrt", "cuda") or (provider == "auto" and has_nvidia_gpu())
         meta = read_meta(model_path) if gpu else {}  # only GPUs need it before the session: TensorRT's profile
-        size = imgsz if imgsz is not None else int(meta.get("imgsz") or DEFAULT_IMGSZ)
-        side = size if size > 0 else max(model_size(*(max_frame or (MAX_SIZE, MAX_SIZE)), 0))
+        frame = max_frame or (MAX_SIZE, MAX_SIZE)
+        if imgsz is None and (meta.get("preprocess") or {}).get("resize") == "shorter":
+            side = max(input_size(*(max_frame or (1080, 1920)), meta))  # the preset's size for a 16:9 frame
+        else:
+            size = imgsz if imgsz is not None else int(meta.get("imgsz") or DEFAULT_IMGSZ)
+            side = size if size > 0 else max(model_size(*frame, 0))
         self.session, self.provider = create_session(
             model_path, provider, threads, fp16 or meta.get("precision") == "fp16", cache_dir, opt_level=opt_level,
             save_optimized=save_optimized, shapes=ShapeRange.for_imgsz(min(side, MAX_SIZE)),
@@ -65,8 +69,9 @@ class Segmenter:
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         # The training images' size (seg.imgsz) unless asked otherwise: a model trained on
-        # 160-px images sees objects at the wrong scale when fed 512 px.
-        self.imgsz = int(imgsz if imgsz is not None else self.meta.get("imgsz") or DEFAULT_IMGSZ)
+        # 160-px images sees objects at the wrong scale when fed 512 px. Pretrained torchvision
+        # models record their preset instead (seg.preprocess: shorter side 520, antialiased).
+        self.imgsz = imgsz
         self.class_names: list[str] = self.meta["class_names"]
         # The normalisation as one multiply-add on 0..255 values, in BGR order to skip a copy.
         scale, shift = scale_shift(self.meta["mean"], self.meta["std"])
@@ -87,11 +92,22 @@ class Segmenter:
         skipped = [a.verdict() for a in self.attempts if not a.ok and a.reason not in TRIVIAL]
         return self.provider + (f" ({'; '.join(skipped)})" if skipped else "")
 
+    def input_size(self, h: int, w: int) -> tuple[int, int]:
+        """(H, W) fed to the model for an H x W frame (see :func:`seg.infer.preprocess.input_size`)."""
+        return input_size(h, w, self.meta, self.imgsz)
+
+    def size_rule(self) -> str:
+        """How frames are sized for the model, in words (for the run's header line)."""
+        pre = self.meta.get("preprocess") or {}
+        if self.imgsz is None and pre.get("resize") == "shorter":
+            return f"shorter side {pre['size']} px ({'antialiased, ' if pre.get('antialias') else ''}torchvision's preset)"
+        size = self.imgsz if self.imgsz is not None else int(self.meta.get("imgsz") or DEFAULT_IMGSZ)
+        return f"{size} px" if size else "native"
+
     def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
         """BGR uint8 [H,W,3] -> normalised RGB float32 [1,3,h,w] at the model size (for an
         end-to-end model: the resized BGR uint8 frame [1,h,w,3])."""
-        h, w = model_size(*frame_bgr.shape[:2], self.imgsz)
-        img = frame_bgr if (h, w) == frame_bgr.shape[:2] else cv2.resize(frame_bgr, (w, h), interpolation=cv2.INTER_AREA)
+        img = resize_for_model(frame_bgr, self.input_size(*frame_bgr.shape[:2]), self.meta)
         if self.e2e:
             return np.ascontiguousarray(img)[None]
         x = img.astype(np.float32) * self._scale + self._shift  # still BGR, channel-last

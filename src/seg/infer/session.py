@@ -175,6 +175,7 @@ def create_session(
     tf32: bool = True,
     conv_search: str = "EXHAUSTIVE",
     attempts: list[Attempt] | None = None,
+    profile: str | None = None,
 ) -> tuple[ort.InferenceSession, str]:
     """Open ``path`` (a file, or a serialized model as bytes) on ``provider`` (auto|tensorrt|cuda|cpu);
     return (session, provider used). The one ONNX Runtime session factory of seg.
@@ -188,7 +189,8 @@ def create_session(
     skipped, on the next start. GPU only: ``shapes`` is TensorRT's profile (default: up to
     512x512, batch 1), ``fp16`` builds fp16 TensorRT engines, ``tf32=False`` keeps CUDA convolutions
     in full fp32 (parity checks), ``conv_search`` is cuDNN's algorithm search (HEURISTIC for inputs
-    of changing sizes). ``attempts`` receives what happened with each provider tried.
+    of changing sizes). ``attempts`` receives what happened with each provider tried. ``profile``:
+    a file prefix for ONNX Runtime's per-node profile (``session.end_profiling()`` writes it).
     """
     if isinstance(path, bytes):
         save_optimized = False  # nothing on disk to key a cache by
@@ -222,6 +224,8 @@ def create_session(
         opts.log_severity_level = 3
         if not spinning:
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if profile:
+            opts.enable_profiling, opts.profile_file_prefix = True, profile
         return opts
 
     tried = attempts if attempts is not None else []

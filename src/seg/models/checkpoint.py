@@ -95,8 +95,8 @@ def load_checkpoint(path: str | os.PathLike, expect_model: str | None = None) ->
     """
     ckpt = read_checkpoint(path, expect_model)
     name = check_model_name(ckpt["model"])
-    # The weights come from the checkpoint: never fetch ImageNet weights to overwrite them.
-    options = {k: v for k, v in ckpt.get("model_options", {}).items() if k != "backbone_weights"}
+    # The weights come from the checkpoint: never fetch ImageNet or torchvision weights to overwrite them.
+    options = {k: v for k, v in ckpt.get("model_options", {}).items() if k not in ("backbone_weights", "weights")}
     model = get_model(name, num_classes=ckpt["num_classes"], **options)
     state = ckpt["state_dict"] if isinstance(ckpt["state_dict"], dict) else {}
     try:

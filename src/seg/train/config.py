@@ -41,6 +41,7 @@ class TrainConfig:
     class_weights: str = "none"  # the write-up's fix for the background majority: inverse|median
     backbone_weights: Optional[str] = None  # resnet_fcn only; None: "imagenet"
     freeze_backbone: Optional[bool] = None  # resnet_fcn only; train the decoder alone
+    weights: Optional[str] = None  # torchvision's pretrained models only; None: "coco-voc" (fine-tune)
     device: str = "auto"
     amp: str = "auto"  # bf16/fp16 autocast + channels_last: on for CUDA and bf16-capable CPUs
     workers: Optional[int] = None  # None: 0 on <= 2 cores (a worker competes with compute), else min(4, cores - 1)

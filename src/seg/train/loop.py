@@ -227,19 +227,29 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     backbone = cfg.backbone_weights
     if cfg.model == "resnet_fcn" and backbone is None:
         backbone = "imagenet"  # training's default; Python's get_model default stays "none"
+    from seg.models.pretrained import PRETRAINED, WEIGHTS_TAG
+
+    weights = cfg.weights
+    if weights is not None and cfg.model not in PRETRAINED:
+        raise SegError(f"--weights is for torchvision's pretrained models ({', '.join(PRETRAINED)}), not {cfg.model}"
+                       + ("; use --backbone-weights" if cfg.model == "resnet_fcn" else ""))
+    if cfg.model in PRETRAINED and weights is None:
+        weights = WEIGHTS_TAG  # fine-tune torchvision's published weights unless told otherwise
     epochs = cfg.epochs or (UNLIMITED_EPOCHS if cfg.time_budget_min else 30)
-    return replace(cfg, epochs=epochs, lr=cfg.lr or DEFAULT_LR[cfg.optimizer], backbone_weights=backbone)
+    return replace(cfg, epochs=epochs, lr=cfg.lr or DEFAULT_LR[cfg.optimizer], backbone_weights=backbone,
+                   weights=weights)
 
 
 def model_options(cfg: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in {"backbone_weights": cfg.backbone_weights, "freeze_backbone": cfg.freeze_backbone}.items()
-            if v is not None}
+    return {k: v for k, v in {"backbone_weights": cfg.backbone_weights, "freeze_backbone": cfg.freeze_backbone,
+                              "weights": cfg.weights}.items() if v is not None}
 
 
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     """A pretrained backbone learns at 0.1x the head's LR (it starts from good features)."""
-    pretrained = cfg.backbone_weights not in (None, "none")
-    back = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.") and pretrained]
+    pretrained = cfg.backbone_weights not in (None, "none") or cfg.weights not in (None, "none")
+    back = [p for n, p in model.named_parameters()
+            if p.requires_grad and n.startswith(("backbone.", "net.backbone.")) and pretrained]
     ids = {id(p) for p in back}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
     groups = [{"params": rest, "base_lr": cfg.lr}]

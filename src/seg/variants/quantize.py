@@ -200,7 +200,8 @@ def guardrail(reference: str | os.PathLike, candidate: str | os.PathLike, datase
         image, mask = dataset.load(i)
         preds = []
         for sess, cm in zip(sessions, cms):
-            pred = labels_of(sess.run(None, {sess.get_inputs()[0].name: model_input(image, meta)})[0], meta)[0]
+            pred = labels_of(sess.run(None, {sess.get_inputs()[0].name: model_input(image, meta)})[0], meta,
+                             image.shape[:2])[0]
             if mask is not None:
                 cm.update(pred, mask)
             preds.append(pred)

@@ -1,0 +1,192 @@
+"""torchvision's segmentation models with PASCAL VOC's 21 classes, as seg models.
+
+torchvision publishes ``COCO_WITH_VOC_LABELS_V1`` weights (COCO train2017 images, VOC's 21
+categories) for four builders; wrapped here to seg's contract (``forward(x) -> logits
+[N,21,H,W]`` at the input's exact size), they export, quantise, run, bench, evaluate and
+fine-tune like the seed models. Unlike the seed's four, they are torchvision's architectures:
+this one file adapts all four rather than restating layer tables torchvision owns.
+
+Everything a model needs to be reproduced at inference comes from torchvision's own weight
+metadata: the published metrics, and the preset's resize and normalisation
+(``weights.transforms()``), which the export writes into the ONNX metadata
+(``seg.preprocess``) so that the runtime resizes as torchvision's preset does.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models import segmentation as tvseg
+
+from seg.errors import SegError
+from seg.models._registry import register_model
+from seg.models.checkpoint import state_dict_mismatch
+
+WEIGHTS_TAG = "coco-voc"  # --weights coco-voc: torchvision's COCO_WITH_VOC_LABELS_V1
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """One torchvision builder and its VOC-label weights enum."""
+
+    builder: Callable[..., nn.Module]
+    weights: Any  # a torchvision WeightsEnum class
+
+    @property
+    def coco_voc(self) -> Any:
+        return self.weights.COCO_WITH_VOC_LABELS_V1
+
+
+PRETRAINED: dict[str, Pretrained] = {
+    "lraspp_mobilenet_v3_large": Pretrained(tvseg.lraspp_mobilenet_v3_large, tvseg.LRASPP_MobileNet_V3_Large_Weights),
+    "deeplabv3_mobilenet_v3_large": Pretrained(tvseg.deeplabv3_mobilenet_v3_large,
+                                               tvseg.DeepLabV3_MobileNet_V3_Large_Weights),
+    "fcn_resnet50": Pretrained(tvseg.fcn_resnet50, tvseg.FCN_ResNet50_Weights),
+    "deeplabv3_resnet50": Pretrained(tvseg.deeplabv3_resnet50, tvseg.DeepLabV3_ResNet50_Weights),
+}
+
+
+def published(name: str) -> dict[str, Any]:
+    """What torchvision publishes for ``name``'s VOC-label weights: file, URL, metrics and the
+    preset's preprocessing, read from the weights' own metadata (not retyped here)."""
+    w = PRETRAINED[name].coco_voc
+    t = w.transforms()
+    (dataset, metrics), = w.meta["_metrics"].items()
+    return {
+        "source": f"torchvision {torchvision.__version__}: {w.__class__.__name__}.{w.name}",
+        "weights": w.name, "url": w.url, "file": Path(w.url).name, "dataset": dataset,
+        "metrics": {"miou": metrics["miou"] / 100, "pixel_acc": metrics["pixel_acc"] / 100},
+        "preprocess": preprocess(name),
+        "categories": list(w.meta["categories"]),
+        "params": w.meta["num_params"], "gflops_520": w.meta["_ops"], "mb": w.meta["_file_size"],
+        "mean": list(t.mean), "std": list(t.std),
+    }
+
+
+def preprocess(name: str) -> dict[str, Any]:
+    """The preset's resize as seg's metadata records it: torchvision resizes the *shorter* side
+    to ``size`` (aspect kept, no rounding), bilinear with antialiasing."""
+    t = PRETRAINED[name].coco_voc.transforms()
+    (size,) = t.resize_size  # one int: torchvision's "shorter side" form
+    return {"resize": "shorter", "size": int(size), "interpolation": t.interpolation.value,
+            "antialias": bool(t.antialias)}
+
+
+def _fetch(name: str) -> dict[str, torch.Tensor]:
+    """The published state dict, downloaded once into torch's hub cache (progress bar, hash
+    checked as torchvision's own builders do)."""
+    w = PRETRAINED[name].coco_voc
+    try:
+        return w.get_state_dict(progress=True, check_hash=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise SegError(
+            f"cannot fetch torchvision's {name} {w.name} weights (offline?): {type(e).__name__}: {first}; use "
+            f"--weights none for random init, or --weights PATH to a local copy of {w.url} "
+            f"(or put it in {torch.hub.get_dir()}/checkpoints/ to cache it)"
+        ) from None
+
+
+def _read_local(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise SegError(f"weights {str(path)!r} are neither '{WEIGHTS_TAG}', 'none' nor an existing file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle, zip and torch errors all mean "not a state dict"
+        raise SegError(f"cannot read weights {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    # torchvision's reference scripts save {"model": state_dict, ...}; seg and others "state_dict"
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise SegError(f"weights {path} are not a state dict")
+    return state
+
+
+def export_meta(name: str, weights: str | os.PathLike) -> dict[str, Any]:
+    """The ONNX metadata of an export from ``weights`` (not a checkpoint): torchvision's preset
+    (normalisation and resize, so the runtime reproduces it) and where the weights came from,
+    with torchvision's published metrics for its own weights."""
+    if name not in PRETRAINED:
+        raise SegError(f"--weights is for torchvision's pretrained models ({', '.join(PRETRAINED)}), not {name}"
+                       + ("; use --checkpoint or --random-init" if name else ""))
+    pub = published(name)
+    meta: dict[str, Any] = {"mean": pub["mean"], "std": pub["std"], "preprocess": pub["preprocess"]}
+    if str(weights) == WEIGHTS_TAG:
+        meta["weights"] = "pretrained"
+        meta["pretrained"] = {k: pub[k] for k in ("source", "weights", "url", "dataset", "metrics")}
+    elif str(weights) == "none":
+        meta["weights"] = "random-init"
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise SegError(f"weights {str(weights)!r} are neither '{WEIGHTS_TAG}', 'none' nor an existing file")
+        st = path.stat()
+        meta["weights"] = "file"
+        meta["pretrained"] = {"file": str(path.resolve()), "bytes": st.st_size, "mtime": int(st.st_mtime)}
+    return meta
+
+
+class TorchvisionSeg(nn.Module):
+    """A torchvision segmentation model with seg's forward contract: the ``"out"`` logits.
+
+    torchvision's models already upsample their logits to the input's size (bilinear), for any
+    H, W; the auxiliary head, used only by torchvision's training recipe, is not built.
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """float32[N,3,H,W] (normalised) -> logits float32[N,num_classes,H,W]."""
+        return self.net(x)["out"]
+
+
+def build(name: str, num_classes: int = 21, weights: str | os.PathLike = "none") -> TorchvisionSeg:
+    """``name``'s torchvision model wrapped for seg; ``weights``: ``"none"`` (random init,
+    no ImageNet backbone either: nothing is fetched), ``"coco-voc"`` or a local ``.pth``."""
+    spec = PRETRAINED[name]
+    model = TorchvisionSeg(spec.builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False))
+    if str(weights) == "none":
+        return model
+    if str(weights) == WEIGHTS_TAG and num_classes != len(spec.coco_voc.meta["categories"]):
+        raise SegError(f"{name}'s {WEIGHTS_TAG} weights predict {len(spec.coco_voc.meta['categories'])} classes, "
+                       f"not {num_classes}")
+    state = _fetch(name) if str(weights) == WEIGHTS_TAG else _read_local(Path(weights))
+    # The published files carry the auxiliary head torchvision trained with; seg does not build
+    # it. A state dict saved from this wrapper has "net." before torchvision's names.
+    state = {k.removeprefix("net."): v for k, v in state.items() if not k.startswith(("aux_classifier.", "net.aux_classifier."))}
+    try:
+        result = model.net.load_state_dict(state, strict=False)
+        bad = bool(result.missing_keys or result.unexpected_keys)
+    except RuntimeError:  # shape mismatches raise even when strict=False
+        bad = True
+    if bad:
+        raise SegError(f"weights {weights} do not fit {name}: {state_dict_mismatch(model.net, state)}")
+    return model
+
+
+def _register(name: str) -> None:
+    spec = PRETRAINED[name]
+    doc = spec.builder.__doc__ or ""
+
+    def builder(*, num_classes: int = 21, weights: str | os.PathLike = "none") -> TorchvisionSeg:
+        return build(name, num_classes, weights)
+
+    m = published(name)["metrics"]
+    builder.__doc__ = (f"torchvision's {name}, VOC classes (coco-voc weights: {m['miou']:.1%} mIoU on COCO val). "
+                       f"{doc.strip().splitlines()[0] if doc.strip() else ''}")
+    builder.__name__ = name
+    register_model(name)(builder)
+
+
+for _name in PRETRAINED:
+    _register(_name)
