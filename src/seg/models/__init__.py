@@ -3,8 +3,10 @@ VOC-class models.
 
 Contract for every model: ``forward(x: float32[N,3,H,W], normalised with ImageNet mean/std)
 -> logits float32[N,num_classes,H,W]`` at exactly the input's H and W, for any N >= 1 and
-H, W >= 32 (odd sizes included). Each model pads its input to a multiple of its output stride
-with shape arithmetic that survives ONNX export with dynamic H/W, and crops the logits back.
+H, W >= 32 (odd sizes included). ``SegModel.forward`` (``_blocks.py``) owns it: it pads the input
+to a multiple of the architecture's stride with shape arithmetic that survives ONNX export with
+dynamic H/W, runs the architecture's ``logits``, and crops them back; torchvision's models
+(``pretrained.py``) upsample to the input's size themselves.
 """
 
 from seg.models._registry import MODELS, check_model_name, get_model, register_model

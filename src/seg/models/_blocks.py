@@ -23,6 +23,26 @@ class ConvBNReLU(nn.Sequential):
         )
 
 
+class SegModel(nn.Module):
+    """seg's forward contract, owned in one place (as segmentation_models.pytorch's
+    ``SegmentationModel.forward``): ``forward(x: float32[N,3,H,W]) -> logits [N,C,H,W]`` at
+    exactly the input's H and W, for any H, W. The input is zero-padded to a multiple of the
+    architecture's ``stride`` (its largest downsampling), :meth:`logits` runs the layers of the
+    write-up's table on it, and the logits are cropped back. An architecture file defines
+    ``stride`` and ``logits`` and nothing else of the contract."""
+
+    stride: int = 1
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The layers, on an input whose H and W are multiples of ``stride``."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """float32[N,3,H,W] (normalised) -> logits float32[N,num_classes,H,W]."""
+        h, w = x.shape[-2], x.shape[-1]
+        return self.logits(pad_to_multiple(x, self.stride) if self.stride > 1 else x)[:, :, :h, :w]
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad the bottom and right of an NCHW tensor so H and W are multiples of ``multiple``.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seg.models._blocks import ConvBNReLU, pad_to_multiple
+from seg.models._blocks import ConvBNReLU, SegModel
 from seg.models._registry import register_model
 
 ENCODER = (3, 32, 64, 128, 256, 512)
@@ -30,8 +30,10 @@ class DeconvBNReLU(nn.Sequential):
         )
 
 
-class BaselineFCN(nn.Module):
+class BaselineFCN(SegModel):
     """Strided-conv encoder, transposed-conv decoder, no skips (output stride 32, then back)."""
+
+    stride = STRIDE  # inputs are padded to a multiple of it (SegModel.forward)
 
     def __init__(self, num_classes: int = 21):
         super().__init__()
@@ -42,11 +44,8 @@ class BaselineFCN(nn.Module):
         self.decoder = nn.Sequential(*(DeconvBNReLU(a, b) for a, b in zip(dec, dec[1:])))
         self.classifier = nn.Conv2d(num_classes, num_classes, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """float32[N,3,H,W] (normalised) -> logits float32[N,num_classes,H,W]."""
-        h, w = x.shape[-2], x.shape[-1]
-        y = self.classifier(self.decoder(self.encoder(pad_to_multiple(x, STRIDE))))
-        return y[:, :, :h, :w]
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.decoder(self.encoder(x)))
 
 
 @register_model("baseline_fcn")

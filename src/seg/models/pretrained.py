@@ -26,6 +26,7 @@ from torch import nn
 from torchvision.models import segmentation as tvseg
 
 from seg.errors import SegError
+from seg.models._blocks import SegModel
 from seg.models._registry import register_model
 from seg.models.checkpoint import state_dict_mismatch
 
@@ -134,19 +135,19 @@ def export_meta(name: str, weights: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-class TorchvisionSeg(nn.Module):
+class TorchvisionSeg(SegModel):
     """A torchvision segmentation model with seg's forward contract: the ``"out"`` logits.
 
     torchvision's models already upsample their logits to the input's size (bilinear), for any
-    H, W; the auxiliary head, used only by torchvision's training recipe, is not built.
+    H, W, so nothing is padded (stride 1); the auxiliary head, used only by torchvision's
+    training recipe, is not built.
     """
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """float32[N,3,H,W] (normalised) -> logits float32[N,num_classes,H,W]."""
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)["out"]
 
 

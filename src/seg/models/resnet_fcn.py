@@ -28,7 +28,7 @@ import torchvision
 from torch import nn
 
 from seg.errors import SegError
-from seg.models._blocks import pad_to_multiple
+from seg.models._blocks import SegModel
 from seg.models._registry import register_model
 from seg.models.checkpoint import state_dict_mismatch
 
@@ -81,8 +81,10 @@ def load_backbone_weights(backbone: nn.Module, weights: str | os.PathLike) -> No
         raise SegError(f"backbone weights {weights} do not fit ResNet-50: {state_dict_mismatch(backbone, state)}")
 
 
-class ResNetFCN(nn.Module):
+class ResNetFCN(SegModel):
     """ResNet-50 features (stride 32) followed by the write-up's 1x1 + transposed-conv decoder."""
+
+    stride = STRIDE  # inputs are padded to a multiple of it (SegModel.forward)
 
     def __init__(self, num_classes: int = 21, freeze_backbone: bool = False):
         super().__init__()
@@ -114,16 +116,12 @@ class ResNetFCN(nn.Module):
         x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
         return b.layer4(b.layer3(b.layer2(b.layer1(x))))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """float32[N,3,H,W] (normalised) -> logits float32[N,num_classes,H,W]."""
-        h, w = x.shape[-2], x.shape[-1]
-        y = self.features(pad_to_multiple(x, STRIDE))
-        y = F.relu(self.conv2(F.relu(self.conv1(y))))
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.conv2(F.relu(self.conv1(self.features(x)))))
         y = F.relu(self.deconv2(F.relu(self.deconv1(y))))
         y = self.bn1(F.relu(self.deconv3(y)))
         y = self.bn2(F.relu(self.deconv4(y)))
-        y = F.interpolate(self.classifier(y), scale_factor=2.0, mode="bilinear", align_corners=False)
-        return y[:, :, :h, :w]
+        return F.interpolate(self.classifier(y), scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
 @register_model("resnet_fcn")

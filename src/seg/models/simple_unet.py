@@ -20,15 +20,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seg.models._blocks import ConvBNReLU, pad_to_multiple
+from seg.models._blocks import ConvBNReLU, SegModel
 from seg.models._registry import register_model
 
 WIDTHS = (64, 128, 256)
 STRIDE = 2 ** len(WIDTHS)  # 8: three 2x2 poolings
 
 
-class SimpleUNet(nn.Module):
+class SimpleUNet(SegModel):
     """Three conv+pool levels down, a 512-channel bottleneck, three upconv+conv levels up."""
+
+    stride = STRIDE  # inputs are padded to a multiple of it (SegModel.forward)
 
     def __init__(self, num_classes: int = 21, additive_skips: bool = True):
         super().__init__()
@@ -41,10 +43,7 @@ class SimpleUNet(nn.Module):
         self.dec = nn.ModuleList(ConvBNReLU(b, b) for b in up[1:])
         self.final = nn.Conv2d(WIDTHS[0], num_classes, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """float32[N,3,H,W] (normalised) -> logits float32[N,num_classes,H,W]."""
-        h, w = x.shape[-2], x.shape[-1]
-        x = pad_to_multiple(x, STRIDE)
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         for conv in self.enc:
             x = conv(x)
@@ -56,7 +55,7 @@ class SimpleUNet(nn.Module):
             if self.additive_skips:
                 x = x + skip
             x = conv(x)
-        return self.final(x)[:, :, :h, :w]
+        return self.final(x)
 
 
 @register_model("simple_unet")

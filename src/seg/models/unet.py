@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seg.models._blocks import ConvBNReLU, pad_to_multiple
+from seg.models._blocks import ConvBNReLU, SegModel
 from seg.models._registry import register_model
 
 WIDTHS = (64, 128, 256, 512)
@@ -35,8 +35,10 @@ class DoubleConv(nn.Sequential):
         super().__init__(ConvBNReLU(cin, cout), ConvBNReLU(cout, cout))
 
 
-class UNet(nn.Module):
+class UNet(SegModel):
     """Four levels down (64..512), a 1024-channel bottleneck, four levels up with concat skips."""
+
+    stride = STRIDE  # inputs are padded to a multiple of it (SegModel.forward)
 
     def __init__(self, num_classes: int = 21):
         super().__init__()
@@ -47,10 +49,7 @@ class UNet(nn.Module):
         self.up = nn.ModuleList(DoubleConv(2 * c, c) for c in reversed(WIDTHS))
         self.classifier = nn.Conv2d(WIDTHS[0], num_classes, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """float32[N,3,H,W] (normalised) -> logits float32[N,num_classes,H,W]."""
-        h, w = x.shape[-2], x.shape[-1]
-        x = pad_to_multiple(x, STRIDE)
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         for block in self.down:
             x = block(x)
@@ -59,7 +58,7 @@ class UNet(nn.Module):
         x = self.bottleneck(x)
         for upconv, block, skip in zip(self.upconv, self.up, reversed(skips)):
             x = block(torch.cat([F.relu(upconv(x)), skip], dim=1))
-        return self.classifier(x)[:, :, :h, :w]
+        return self.classifier(x)
 
 
 @register_model("unet")
