@@ -17,6 +17,7 @@ from pathlib import Path
 
 from results_io import path_for
 from seg.bench import bench
+from seg.bench_entries import prepare
 from seg.reporting import markdown_table, write_outputs
 from seg.models import SEED_MODELS as MODELS
 
@@ -31,8 +32,9 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="saved as bench_<tag>.json (the README's main table is bench.json)")
     args = ap.parse_args()
     name = "bench" + (f"_{args.tag}" if args.tag else "")
-    result = bench(args.models, runs=HERE / ".runs", data=HERE / ".data" / "synth", size=tuple(args.size),
-                   n_runs=args.runs, warmup=2, on_progress=lambda m: print(m, flush=True) if m.endswith("mIoU") else None)
+    data = HERE / ".data" / "synth"
+    result = bench(prepare(args.models, HERE / ".runs", data=data), data=data, size=tuple(args.size), n_runs=args.runs,
+                   warmup=2, on_progress=lambda m: print(m, flush=True) if m.endswith("mIoU") else None)
     result["header"]["data"] = "benchmarks/.data/synth"  # not this machine's absolute path
     h = result["header"]
     write_outputs(result, json_path=path_for(name, h), plot_path=path_for(name, h, suffix=".png"))

@@ -17,7 +17,7 @@ WORK = {  # command -> the library call where its real work starts
     "eval": ("seg.train", "evaluate_checkpoint"),
     "export": ("seg.export", "export_checkpoint"),
     "run": ("seg.infer", "Segmenter"),
-    "bench": ("seg.bench", "bench"),
+    "bench": ("seg.bench_entries", "prepare"),
     "demo": ("seg.demo", "demo"),
     "synth": ("seg.data.synth", "generate"),
     "voc2007": ("seg.data.download", "download_voc2007"),

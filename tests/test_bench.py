@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from seg import bench as bench_mod
+from seg.bench_entries import prepare
 
 REQUIRED = {"model", "engine", "provider", "precision", "size", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
             "fps", "miou", "pixel_acc"}
@@ -111,9 +112,9 @@ def test_ctrl_c_returns_what_was_measured(bench_outputs, synth_root):
         if msg == "simple_unet run 2/3":  # sent after the second interleaved round
             raise KeyboardInterrupt
 
-    result = bench_mod.bench(["baseline_fcn", "simple_unet"], runs=bench_outputs / "runs", size=(64, 64),
-                             n_runs=3, warmup=0, random_init=True, data=synth_root, variants=("fp32",),
-                             log=lambda m: None, on_progress=interrupt)
+    prepared = prepare(["baseline_fcn", "simple_unet"], bench_outputs / "runs", variants=("fp32",), random_init=True,
+                       log=lambda m: None)
+    result = bench_mod.bench(prepared, size=(64, 64), n_runs=3, warmup=0, data=synth_root, on_progress=interrupt)
     assert result["header"]["interrupted"] is True
     rows = result["rows"]
     first = [r for r in rows if r["model"] == "baseline_fcn"]

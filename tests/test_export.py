@@ -100,6 +100,35 @@ def test_simplified_graph_is_kept_only_after_passing(exported):
     assert exported["simple_unet"][2]["verification"]["passed"]
 
 
+def test_a_simplified_graph_that_fails_parity_is_discarded(tmp_path, monkeypatch):
+    """onnxslim's graph is kept only if it passes the same check: here the "simplified" graph
+    adds 1 to one class's logit (the classifier's bias), so the exporter's own graph must be the
+    one written."""
+    from onnx import numpy_helper
+
+    from seg.metadata import read_meta
+
+    def broken_slim(proto):
+        p = onnx.ModelProto()
+        p.CopyFrom(proto)
+        bias = next(t for t in p.graph.initializer if t.name == "classifier.bias")
+        values = numpy_helper.to_array(bias).copy()
+        values[3] += 1.0
+        bias.CopyFrom(numpy_helper.from_array(values, bias.name))
+        return p
+
+    monkeypatch.setattr(seg_onnx, "_simplify", broken_slim)
+    torch.manual_seed(0)
+    model = get_model("baseline_fcn").eval()
+    report = to_onnx(model, tmp_path / "m.onnx", name="baseline_fcn", verify_shapes=((1, 3, 64, 64),))
+    assert report["simplified"] is False and report["verification"]["passed"]
+    assert read_meta(tmp_path / "m.onnx")["simplified"] is False
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64), dtype=np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert np.abs(session(tmp_path / "m.onnx").run(None, {"image": x})[0] - ref).max() < 1e-3
+
+
 def test_verify_catches_a_perturbed_model(exported):
     model, path, _ = exported["baseline_fcn"]
     perturbed = get_model("baseline_fcn").eval()

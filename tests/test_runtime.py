@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import seg
-from seg.bench import have_torch
+from seg.machine import have_torch
 
 from conftest import REAL_MEDIA
 
@@ -153,7 +153,7 @@ def test_variants_from_plain_images_on_the_edge(runs, photos, tmp_path):
     g = info["meta"]["guardrail"]
     assert g["kind"] == "agreement" and g["images"] == 12 and g["held_out"] and g["passed"]
     assert g["label_agreement"] >= g["min_agreement"] == 0.95
-    assert info["meta"]["precision"] == "int8" and info["meta"]["e2e"] == "True"
+    assert info["meta"]["precision"] == "int8" and info["meta"]["e2e"] is True
     r = seg_without_torch("run", "--model", out, "--folder", photos, "--imgsz", 64, "--out", tmp_path / "ov")
     assert r.returncode == 0 and len(list((tmp_path / "ov").iterdir())) == 16, r.stderr
 

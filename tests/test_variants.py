@@ -21,9 +21,15 @@ from seg.variants.quantize import Int8Config
 
 
 @pytest.fixture(scope="module")
-def runs(trained_runs):
-    """baseline_fcn trained for one epoch on the tiny synthetic set (conftest)."""
-    return trained_runs
+def runs(trained_runs, tmp_path_factory):
+    """baseline_fcn trained for one epoch on the tiny synthetic set (conftest), in a runs folder
+    of this module's own: no other module's exports land beside these files, whatever the order."""
+    import shutil
+
+    own = tmp_path_factory.mktemp("variants_runs")
+    (own / "baseline_fcn").mkdir()
+    shutil.copy2(trained_runs / "baseline_fcn" / "best.pt", own / "baseline_fcn" / "best.pt")
+    return own
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +124,7 @@ def test_e2e_graph_interface(e2e):
     assert all(in_dims[:3]) and inp.type.tensor_type.shape.dim[3].dim_value == 3  # N, H, W symbolic; 3 channels
     assert len(out.type.tensor_type.shape.dim) == 3 and all(d.dim_param for d in out.type.tensor_type.shape.dim)
     meta = read_meta(path)
-    assert meta["e2e"] == "True" and meta["precision"] == "fp32" and meta["e2e_check"]["label_agreement"] >= 0.999
+    assert meta["e2e"] is True and meta["precision"] == "fp32" and meta["e2e_check"]["label_agreement"] >= 0.999
     assert report["e2e_label_agreement"] >= 0.999
 
 
@@ -140,7 +146,7 @@ def test_e2e_int8_name_and_metadata(runs, int8):
     path = variant_path(runs, "baseline_fcn", "int8", e2e=True)
     assert path.name == "baseline_fcn.e2e.int8.onnx" and report["path"] == str(path)
     meta = read_meta(path)
-    assert meta["e2e"] == "True" and meta["precision"] == "int8" and "miou" in meta["guardrail"]
+    assert meta["e2e"] is True and meta["precision"] == "int8" and "miou" in meta["guardrail"]
     assert report["e2e_label_agreement"] >= 0.999
     assert report["fp32"] is None  # the fp32 export of the same checkpoint was fresh: reused, not redone
 
@@ -170,9 +176,10 @@ def test_fp16_variant_keeps_float32_io(runs, tmp_path):
     assert report["guardrail"] == {"skipped": "no held-out data"} and read_meta(out)["precision"] == "fp16"
 
 
-def test_cli_int8_prints_the_guardrail(cli, runs, int8):
+def test_cli_int8_prints_the_guardrail(cli, runs, int8, tmp_path):
+    # --out: the fixture's int8 file (12 calibration images) stays as the other tests read it
     code, out, err = cli("export", "--model", "baseline_fcn", "--runs", runs, "--precision", "int8", "--calib-n", "4",
-                         "--no-verify")
+                         "--no-verify", "--out", tmp_path / "m.int8.onnx")
     assert code == 0, err
     assert "guardrail on 4 held-out images" in out and "label agreement" in out
 

@@ -19,7 +19,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 RUNTIME_MODULES = (
     "seg", "seg.cli", "seg.errors", "seg._io", "seg.tables", "seg.classes", "seg.metadata", "seg.layout",
-    "seg.metrics", "seg.machine", "seg.reporting", "seg.bench", "seg.doctor",
+    "seg.metrics", "seg.machine", "seg.reporting", "seg.bench", "seg.bench_entries", "seg.doctor",
     "seg.data", "seg.data.voc", "seg.data.folder", "seg.data.synth", "seg.data.download",
     "seg.infer", "seg.infer.session", "seg.infer.providers", "seg.infer.preprocess", "seg.infer.segmenter", "seg.infer.sources",
     "seg.infer.pipeline", "seg.infer.overlay", "seg.infer.masks", "seg.infer.display", "seg.infer.evaluate",

@@ -1,59 +1,34 @@
 """``seg bench``: latency, FPS and mIoU per model x engine x provider, PyTorch alongside.
 
+Times and scores; nothing else (as nanoGPT's ``bench.py``): ``bench(entries) -> rows``. Which
+files and models there are, and making the missing ones, is :mod:`seg.bench_entries`; writing
+the rows out (JSON, CSV, Markdown, PNG) is :mod:`seg.reporting`.
+
 Engines are timed *interleaved* (one run of each in turn, repeated), so a noisy machine slows
 them alike and the ratios hold. Accuracy goes through the very engine being timed, with the one
-``seg.metrics`` implementation, on the val split at each image's own size.
-
-Torch is optional: without it (``pip install seg``, an edge box) the models are the exported
-.onnx files (by model name under the runs folder, or given as paths), missing variants are built
-from them with :mod:`seg.variants`, and the PyTorch rows are reported as skipped.
+``seg.metrics`` implementation, on the val split at each image's own size. Where torch is not
+installed, the PyTorch rows are reported as skipped.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from seg.errors import NoCalibrationData, SegError
-from seg.layout import parse_variant, random_init_path, variant_name, variant_path
-from seg.metadata import is_e2e, read_meta
+from seg.bench_entries import Entry, Prepared
+from seg.errors import SegError
+from seg.layout import parse_variant
+from seg.machine import have_torch
+from seg.metadata import read_meta
 from seg.metrics import ConfusionMatrix
 
 ENGINES = ("onnxruntime", "torch")
-# ONNX variants (see seg.variants): CPUs get int8, GPUs fp16; e2e takes uint8 frames.
-CPU_VARIANTS = ("fp32", "int8", "e2e", "e2e.int8")
-GPU_VARIANTS = ("fp32", "fp16", "e2e", "e2e.fp16")
 NO_TORCH = 'torch is not installed (PyTorch rows need the training extra: pip install "seg[train]")'
-
-
-def installed(module: str) -> bool:
-    """Whether ``module`` can be imported here, without importing it (torch takes seconds)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # ValueError: blocked with sys.modules[module] = None
-        return False
-
-
-def have_torch() -> bool:
-    return installed("torch")
-
-
-@dataclass
-class Entry:
-    """One model's files and the engines built from them."""
-
-    model: str
-    onnx_path: Path  # the fp32 export the variants derive from
-    weights: str  # "checkpoint", "random-init", or what the file's metadata says
-    torch_model: Any = None  # the PyTorch model, when torch and its checkpoint are here
-    variants: dict[str, Path] = field(default_factory=dict)  # variant name -> .onnx
-    checkpoint: bool = False  # variants can be exported from a checkpoint (else built from onnx_path)
 
 
 @dataclass
@@ -70,149 +45,6 @@ class Runner:
     labels: Callable[[np.ndarray], np.ndarray]
     file: Path | None = None
     variant: str = "fp32"
-
-
-def _entry_from_file(path: Path) -> Entry:
-    """An entry for an .onnx file given on the command line: a plain fp32 export (its variants are
-    looked for beside it), or a variant, benched as it is."""
-    meta = read_meta(path)
-    if "model" not in meta:
-        raise SegError(f"{path} is not a seg model: no seg.* metadata (export it with `seg export`)")
-    precision = meta.get("precision", "fp32")
-    variant = (f"e2e.{precision}" if precision != "fp32" else "e2e") if is_e2e(meta) else precision
-    return Entry(meta["model"], path, meta.get("weights", "?"), variants={variant: path})
-
-
-def resolve_entries(models: list[str], runs: Path, random_init: bool, log: Callable[[str], None],
-                    torch_ok: bool | None = None) -> tuple[list[Entry], list[dict]]:
-    """(entries, skipped) for ``models``: names or .onnx paths.
-
-    With torch, a name means its checkpoint ``<runs>/<name>/best.pt`` (exported when the fp32 file
-    is missing or older) and its PyTorch model; untrained weights only with ``random_init``.
-    Without torch, a name means its exported ``<runs>/<name>/<name>.onnx``."""
-    torch_ok = have_torch() if torch_ok is None else torch_ok
-    entries, skipped = [], []
-    for name in models:
-        if name.endswith(".onnx") or Path(name).is_file():
-            if not Path(name).is_file():
-                raise SegError(f"model file {name} does not exist")
-            entries.append(_entry_from_file(Path(name)))
-        elif torch_ok:
-            entry = _torch_entry(name, runs, random_init, log)
-            if entry is not None:
-                entries.append(entry)
-        elif variant_path(runs, name).is_file():
-            e = _entry_from_file(variant_path(runs, name))
-            entries.append(Entry(name, e.onnx_path, e.weights, variants=e.variants))
-        else:
-            skipped.append({"model": name, "variant": "fp32", "reason": f"no exported model at {variant_path(runs, name)} "
-                            "(export it where the training extra is installed: seg export --model NAME)"})
-    if not entries:
-        where = "best.pt" if torch_ok else "<model>.onnx"
-        raise SegError(f"no models to bench under {runs}/<model>/{where} for {', '.join(models)}: train them "
-                       "(`seg train --model NAME --data DIR`, or `seg demo`), pass .onnx files with --models, "
-                       "or --random-init to bench untrained weights")
-    return entries, skipped
-
-
-def _torch_entry(name: str, runs: Path, random_init: bool, log: Callable[[str], None]) -> Entry | None:
-    import torch
-
-    from seg.export import export_checkpoint
-    from seg.layout import checkpoint_path
-    from seg.models import check_model_name, get_model, load_checkpoint
-
-    check_model_name(name)
-    ckpt = checkpoint_path(runs, name)
-    onnx_path = variant_path(runs, name)
-    if ckpt.is_file():
-        if not onnx_path.is_file() or onnx_path.stat().st_mtime < ckpt.stat().st_mtime:
-            log(f"exporting {ckpt} -> {onnx_path}")
-            export_checkpoint(name, ckpt, onnx_path)
-        model, _ = load_checkpoint(ckpt)
-        return Entry(name, onnx_path, "checkpoint", model, {"fp32": onnx_path}, checkpoint=True)
-    if onnx_path.is_file():  # torchvision's weights exported without a checkpoint (seg export --weights)
-        meta = read_meta(onnx_path)
-        pretrained = meta.get("pretrained") or {}
-        if meta.get("weights") in ("pretrained", "file"):
-            from seg.models.pretrained import WEIGHTS_TAG
-
-            model = get_model(name, weights=pretrained.get("file") or WEIGHTS_TAG).eval()
-            return Entry(name, onnx_path, meta["weights"], model, {"fp32": onnx_path})
-    if random_init:
-        onnx_path = random_init_path(runs, name)
-        if not onnx_path.is_file():
-            log(f"exporting untrained {name} -> {onnx_path}")
-            export_checkpoint(name, out=onnx_path, runs=runs, random_init=True)
-        torch.manual_seed(0)  # the same weights export_checkpoint(random_init=True) exported
-        return Entry(name, onnx_path, "random-init", get_model(name).eval(), {"fp32": onnx_path}, checkpoint=True)
-    return None
-
-
-def _variant_file(entry: Entry, runs: Path, variant: str) -> Path:
-    precision, e2e = parse_variant(variant)
-    if entry.checkpoint and entry.weights == "checkpoint":
-        return variant_path(runs, entry.model, precision, e2e)
-    if entry.checkpoint:  # random-init
-        return random_init_path(runs, entry.model, variant)
-    return entry.onnx_path.with_name(variant_name(entry.onnx_path.name.removesuffix(".onnx"), precision, e2e))
-
-
-def _make_variant(entry: Entry, variant: str, runs: Path, out: Path, data: Path | None,
-                  log: Callable[[str], None]) -> str | None:
-    """Make one missing (or stale) variant; None, or why it cannot be made.
-
-    From a checkpoint: exported by seg.export, int8 calibrated on the checkpoint's training data or,
-    where that is not here, on ``--data``. From an .onnx file (no torch): built by seg.variants,
-    calibrated and guarded on ``--data`` (a VOC root or a folder of plain images)."""
-    precision, e2e = parse_variant(variant)
-    log(f"making {entry.model} {variant} -> {out}")
-    try:
-        if entry.checkpoint:
-            from seg.export import export_checkpoint
-
-            random_init = entry.weights == "random-init"
-            calib = data if random_init else None
-            try:
-                export_checkpoint(entry.model, out=out, runs=runs, random_init=random_init, precision=precision,
-                                  e2e=e2e, calib_data=calib)
-            except NoCalibrationData as e:
-                if data is None or calib is not None:
-                    raise NoCalibrationData(e.why, option="--data DIR") from None
-                export_checkpoint(entry.model, out=out, runs=runs, precision=precision, e2e=e2e, calib_data=data)
-        else:
-            from seg.variants import Int8Config, calibration_sets, make_variant
-
-            if data is None and precision == "int8":
-                raise NoCalibrationData("no --data to calibrate on", option="--data DIR")
-            calib, heldout = (calibration_sets(data, Int8Config().calib_n, need_calib=precision == "int8")
-                              if data is not None else (None, None))
-            make_variant(entry.onnx_path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, log=log)
-    except SegError as e:
-        return str(e)  # reported once, with the results
-    return None
-
-
-def add_variants(entry: Entry, variants: tuple[str, ...], runs: Path, data: Path | None,
-                 log: Callable[[str], None]) -> list[dict]:
-    """Find or make each variant of ``entry``; return the ones that could not be made (e.g.
-    int8 refused by its guardrail), which get no row."""
-    skipped = []
-    if set(entry.variants) - {"fp32"}:  # an .onnx variant given as a file: benched as it is
-        return skipped
-    if "fp32" not in variants:
-        entry.variants.pop("fp32", None)
-    for v in variants:
-        if v == "fp32":
-            continue
-        path = _variant_file(entry, runs, v)
-        if not path.is_file() or path.stat().st_mtime < entry.onnx_path.stat().st_mtime:
-            reason = _make_variant(entry, v, runs, path, data, log)
-            if reason is not None:
-                skipped.append({"model": entry.model, "variant": v, "reason": reason})
-                continue
-        entry.variants[v] = path
-    return skipped
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -280,9 +112,9 @@ def _torch_device(torch_mod, providers: list[str]) -> str:
 
 def _native_bf16(torch_mod, device: str) -> bool:
     """bf16 in hardware on ``device`` (emulated bf16 on a V100/T4, or an AVX2 CPU, is slower than fp32)."""
-    from seg.train.loop import _cuda_native_bf16, cpu_has_bf16  # the tests training uses to turn bf16 autocast on
+    from seg.train.device import cpu_has_bf16, cuda_native_bf16  # the tests training uses to turn bf16 autocast on
 
-    return _cuda_native_bf16() if device == "cuda" else cpu_has_bf16()
+    return cuda_native_bf16() if device == "cuda" else cpu_has_bf16()
 
 
 def _profile(size: tuple[int, int], batch: int, dataset):
@@ -309,50 +141,34 @@ def evaluate_engine(runner: Runner, dataset, num_classes: int = 21) -> dict:
     return {"miou": m.miou, "pixel_acc": m.pixel_acc}
 
 
-def default_variants(providers: list[str]) -> tuple[str, ...]:
-    """int8 where the CPU provider runs, fp16 where a GPU one does."""
-    out: list[str] = []
-    for v in (CPU_VARIANTS if "cpu" in providers else ()) + (GPU_VARIANTS if set(providers) - {"cpu"} else ()):
-        if v not in out:
-            out.append(v)
-    return tuple(out)
+def check_engines(engines: tuple[str, ...]) -> tuple[str, ...]:
+    """``engines`` if each is known, else a one-line SegError naming the choices."""
+    for e in engines:
+        if e not in ENGINES:
+            raise SegError(f"unknown engine {e!r}; choose from: {', '.join(ENGINES)}")
+    return engines
 
 
 def bench(
-    models: list[str],
-    runs: Path = Path("runs"),
+    prepared: Prepared,
     data: Path | None = None,
     year: str = "2007",
     size: tuple[int, int] = (256, 256),
     batch: int = 1,
-    providers: list[str] | None = None,
     engines: tuple[str, ...] = ENGINES,
     n_runs: int = 20,
     warmup: int = 3,
-    random_init: bool = False,
-    variants: tuple[str, ...] | None = None,
     torch_bf16: bool | None = None,
-    log: Callable[[str], None] = print,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Benchmark; returns ``{"header": {...}, "rows": [...]}``. Ctrl-C returns what was measured
-    so far with ``header["interrupted"] = True``.
-
-    ``variants``: ONNX variants per model (default :func:`default_variants`), exported when
-    missing. ``torch_bf16``: add PyTorch bf16 autocast + channels_last rows (default: where the
-    CPU has native bf16)."""
-    from seg.infer.session import AUTO_ORDER, TRIVIAL, create_session
-
-    for e in engines:
-        if e not in ENGINES:
-            raise SegError(f"unknown engine {e!r}; choose from: {', '.join(ENGINES)}")
-    for v in variants or ():
-        parse_variant(v)
-    for p in providers or ():
-        if p not in AUTO_ORDER:
-            raise SegError(f"unknown provider {p!r}; choose from: {', '.join(AUTO_ORDER)}")
+    """Time and score every engine of the prepared entries (:func:`seg.bench_entries.prepare`)
+    on its providers; return ``{"header": {...}, "rows": [...]}``. Ctrl-C returns what was measured
+    so far with ``header["interrupted"] = True``. ``torch_bf16``: add PyTorch bf16 autocast +
+    channels_last rows (default: where the device has native bf16)."""
+    check_engines(engines)
+    providers = prepared.providers
     torch_mod = None
-    skipped: list[dict] = []
+    skipped = list(prepared.skipped)
     if "torch" in engines:
         if have_torch():
             import torch as torch_mod
@@ -364,27 +180,14 @@ def bench(
         from seg.data import VOCSegmentation
 
         dataset = VOCSegmentation(data, year, "val")
-    entries, missing = resolve_entries(models, runs, random_init, log)  # with torch installed: from checkpoints
-    skipped += missing
-    attempts: list = []
-    if providers is None:  # picked on a tiny model: a TensorRT engine of the real one is built by its runner
-        from seg.doctor import tiny_model
-        from seg.infer.session import ShapeRange
-
-        providers = [create_session(tiny_model(), "auto", shapes=ShapeRange((64, 64)), attempts=attempts)[1]]
-    if variants is None:
-        variants = default_variants(providers)
-    if "onnxruntime" in engines:
-        for entry in entries:
-            skipped += add_variants(entry, variants, runs, data, log)
     device = _torch_device(torch_mod, providers) if torch_mod is not None else "cpu"
     if torch_mod is not None and torch_bf16 is None:
         torch_bf16 = _native_bf16(torch_mod, device)
     bf16 = torch_mod is not None and bool(torch_bf16)
 
     header = _header(size, batch, n_runs, warmup, data, engines, providers)
-    header.update(variants=list(variants), torch_bf16=bf16, skipped=skipped, torch_device=device,
-                  provider_verdict=[a.verdict() for a in attempts if not a.ok and a.reason not in TRIVIAL])
+    header.update(variants=list(prepared.variants), torch_bf16=bf16, skipped=skipped, torch_device=device,
+                  provider_verdict=prepared.provider_verdict)
     shapes = _profile(size, batch, dataset)
     if "cpu" in providers or (torch_mod is not None and device == "cpu"):
         from seg.roofline import measure_peaks
@@ -394,7 +197,7 @@ def bench(
         header["peaks"] = measure_peaks()  # the roofline each CPU row is held against
     rows: list[dict[str, Any]] = []
     frames = np.random.default_rng(0).integers(0, 256, (batch, *size, 3), dtype=np.uint8)
-    for entry in entries:
+    for entry in prepared.entries:
         model_rows, interrupted = _bench_model(entry, engines, providers, torch_mod, bf16, frames, size, batch, n_runs,
                                                warmup, dataset, on_progress, shapes, device)
         _add_roofline(model_rows, header.get("peaks"))

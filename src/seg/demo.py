@@ -14,7 +14,7 @@ from seg.data.synth import SynthConfig, generate, write_video
 from seg.models import SEED_MODELS
 
 # Share of the training budget per model: simple_unet learns fastest per CPU second (see the
-# README's training table) and is the one the demo runs on the video, so it gets the most: on a
+# training table in docs/training.md) and is the one the demo runs on the video, so it gets the most: on a
 # CPU without native bf16 (the avx2 class) it trains in fp32, about 4x slower than with bf16.
 SHARES = {"baseline_fcn": 0.1, "simple_unet": 0.55, "resnet_fcn": 0.1, "unet": 0.25}
 
@@ -24,6 +24,7 @@ def demo(minutes: float = 10.0, root: Path = Path("runs/demo"), log: Callable[[s
     """Run the demo under ``root``; returns the bench result. ``quick`` shrinks data and sizes
     (the test suite's smoke run)."""
     from seg.bench import bench
+    from seg.bench_entries import prepare
     from seg.reporting import markdown_table, write_outputs
     from seg.export import export_checkpoint
     from seg.infer import Segmenter
@@ -59,8 +60,8 @@ def demo(minutes: float = 10.0, root: Path = Path("runs/demo"), log: Callable[[s
     size = (64, 64) if quick else (synth.size, synth.size)
     # fp32 and the edge fast path (e2e, int8 or fp32, whichever is faster on this CPU and passes its
     # guardrail: --precision auto) vs PyTorch eager and bf16.
-    result = bench(list(SEED_MODELS), runs=runs, data=data, size=size, n_runs=3 if quick else 10, warmup=1, log=log,
-                   variants=("fp32", "e2e.auto"))
+    prepared = prepare(list(SEED_MODELS), runs, variants=("fp32", "e2e.auto"), data=data, log=log)
+    result = bench(prepared, data=data, size=size, n_runs=3 if quick else 10, warmup=1)
     write_outputs(result, json_path=root / "bench.json", md_path=root / "bench.md", plot_path=root / "bench.png")
     log(markdown_table(result))
     log(f"outputs: checkpoints and ONNX models in {runs}/<model>/, overlay video {out_video}, bench {root}/bench.*")

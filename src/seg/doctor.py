@@ -90,7 +90,7 @@ def _tensorrt_lib() -> str:
 
 
 def _torch() -> dict[str, Any] | None:
-    from seg.bench import installed
+    from seg.machine import installed
 
     if not installed("torch"):
         return None

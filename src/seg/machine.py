@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 
@@ -81,3 +82,17 @@ def describe(info: dict, torch_side: bool = False) -> str:
     emulated = f"; {info['emulation']}" if info.get("emulation") else ""
     return (f"class {figure_class(info, torch_side)}: {info['cpu']}, {info['cores']} cores ({flags}){gpu}{emulated}; "
             f"torch {info.get('torch', '-')}, {info.get('torch_threads', '-')} threads; Python {info['python']}")
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here, without importing it (torch takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked with sys.modules[module] = None
+        return False
+
+
+def have_torch() -> bool:
+    """Whether the training extra's torch is installed (an edge box has none)."""
+    return installed("torch")
+

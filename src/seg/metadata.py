@@ -16,18 +16,19 @@ model. Values are strings (ONNX's rule); lists and dicts are JSON.
 | ``seg.weights`` | ``checkpoint``, ``pretrained`` (torchvision's published weights), ``file`` (a local state dict) or ``random-init`` (untrained: flagged everywhere) |
 | ``seg.pretrained`` | JSON, ``pretrained``: torchvision's source, weights name, URL, dataset and published metrics; ``file``: the file, its size and mtime |
 | ``seg.preprocess`` | JSON, torchvision's models: the preset's resize, e.g. ``{"resize": "shorter", "size": 520, "interpolation": "bilinear", "antialias": true}``; ``seg run`` resizes frames so unless ``--imgsz`` is given |
-| ``seg.checkpoint`` | the checkpoint file exported, with its epoch |
+| ``seg.checkpoint`` | the checkpoint file exported, with its epoch (for people; ``seg.source`` is the identity) |
+| ``seg.source`` | JSON: the identity of the weights exported, ``{"checkpoint"|"file": resolved path, "bytes", "mtime_ns"}`` or ``{"weights": "coco-voc", "url"}`` or ``{"weights": "random-init", "seed"}``; an export is fresh while it equals the weights' identity now |
 | ``seg.imgsz`` | median long side of the training images: ``seg run``'s default input size for this model |
 | ``seg.val_metrics`` | JSON: the checkpoint's best val metrics (miou, pixel_acc, ...) |
 | ``seg.version``, ``seg.torch``, ``seg.opset`` | versions that produced the file |
 | ``seg.params`` | parameters of the PyTorch model (before batch norms were folded into convs) |
 | ``seg.flops_per_pixel`` | FLOPs of one forward pass at 512x512 divided by 512*512 (a multiply-add = 2) |
-| ``seg.simplified`` | ``True`` when the onnxslim-simplified graph passed verification and was kept |
+| ``seg.simplified`` | JSON ``true`` when the onnxslim-simplified graph passed verification and was kept |
 | ``seg.verification`` | JSON summary of the parity check at export time |
 | ``seg.precision`` | ``fp32``, ``fp16`` (float32 in/out, float16 inside) or ``int8`` (static quantisation) |
 | ``seg.quantization`` | int8 only, JSON: format, activation/weight types, calibration images and method, sub-pixel rewrites |
 | ``seg.guardrail`` | int8/fp16, JSON: fp32 and this model's mIoU on the held-out split, the drop in points, label agreement |
-| ``seg.e2e`` | ``True`` for an end-to-end graph: ``frames`` uint8 [N,H,W,3] BGR in, ``labels`` uint8 [N,H,W] out |
+| ``seg.e2e`` | JSON ``true`` for an end-to-end graph: ``frames`` uint8 [N,H,W,3] BGR in, ``labels`` uint8 [N,H,W] out |
 | ``seg.e2e_check`` | e2e only, JSON: label agreement with the plain model at export time |
 | ``seg.auto`` | ``--precision auto`` only, JSON: every candidate's ms per frame on the machine that chose, and why |
 """
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from seg.errors import SegError
@@ -55,7 +57,10 @@ E2E_OUTPUT_LAYOUT = "labels uint8 [N,H,W]"
 # at VOC scale (500 px) gains anything.
 MIN_SIZE, MAX_SIZE = 32, 4096
 JSON_KEYS = ("class_names", "palette", "mean", "std", "val_metrics", "verification", "quantization", "guardrail",
-             "e2e_check", "auto", "pretrained", "preprocess")
+             "e2e_check", "auto", "pretrained", "preprocess", "source", "e2e", "simplified")
+
+
+BOOL_KEYS = ("e2e", "simplified")
 
 
 def to_props(meta: dict[str, Any]) -> dict[str, str]:
@@ -65,7 +70,7 @@ def to_props(meta: dict[str, Any]) -> dict[str, str]:
 
 def is_e2e(meta: dict[str, Any]) -> bool:
     """Whether ``meta`` (read back by :func:`from_props`, or built in memory) is an end-to-end graph's."""
-    return str(meta.get("e2e")) == "True"
+    return meta.get("e2e") is True
 
 
 def from_props(props: dict[str, str], source: str = "the model") -> dict[str, Any]:
@@ -76,7 +81,9 @@ def from_props(props: dict[str, str], source: str = "the model") -> dict[str, An
         if not key.startswith("seg."):
             continue
         k = key[4:]
-        if k in JSON_KEYS:
+        if k in BOOL_KEYS and value in ("True", "False"):  # how files exported before JSON booleans say it
+            meta[k] = value == "True"
+        elif k in JSON_KEYS:
             try:
                 meta[k] = json.loads(value)
             except json.JSONDecodeError as e:
@@ -123,6 +130,26 @@ def check(meta: dict[str, Any], source: str = "the model") -> dict[str, Any]:
                                 and isinstance(pre.get("size"), int) and MIN_SIZE <= pre["size"] <= MAX_SIZE):
         raise bad("preprocess", f"should be {{\"resize\": \"shorter\", \"size\": {MIN_SIZE}..{MAX_SIZE}, ...}}, it is {pre!r}")
     return meta
+
+
+def file_source(kind: str, path: str | os.PathLike) -> dict[str, Any]:
+    """The identity of a weights file, as ``seg.source`` records it: ``{kind: resolved path,
+    "bytes", "mtime_ns"}``. Retraining rewrites the file, so the identity changes with it."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return {kind: str(p), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def is_fresh(onnx_path: str | os.PathLike, source: dict[str, Any]) -> bool:
+    """Whether ``onnx_path`` exists and was exported from the weights whose identity is ``source``:
+    the one freshness rule of ``seg export`` and ``seg bench``."""
+    p = Path(onnx_path)
+    if not p.is_file():
+        return False
+    try:
+        return read_meta(p).get("source") == source
+    except SegError:  # an unreadable file is stale: it is re-exported
+        return False
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:

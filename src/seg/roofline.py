@@ -62,14 +62,14 @@ def _ort_gemm(dtype: str, threads: int | None, repeats: int) -> float:
 
 
 def _torch_gemm(dtype: str, repeats: int) -> float | None:
-    from seg.bench import installed
+    from seg.machine import installed
 
     if not installed("torch"):
         return None
     import torch
 
     if dtype == "bf16":
-        from seg.train.loop import cpu_has_bf16
+        from seg.train.device import cpu_has_bf16
 
         if not cpu_has_bf16():
             return None

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import onnx
@@ -25,12 +24,9 @@ from torch import nn
 from seg import __version__
 from seg._io import atomic_path, writable_dir
 from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, voc_palette
-from seg.errors import NoCalibrationData, SegError
+from seg.errors import SegError
 from seg.infer.session import PROVIDERS, create_session
 from seg.metadata import FORMAT, INPUT_LAYOUT, INPUT_NAME, OUTPUT_LAYOUT, OUTPUT_NAME, to_props
-
-if TYPE_CHECKING:
-    from seg.variants import Int8Config
 
 SHORT = {v: k for k, v in PROVIDERS.items()}  # "CUDAExecutionProvider" -> "cuda"
 
@@ -252,147 +248,3 @@ def to_onnx(
     report["bytes"] = path.stat().st_size
     report["total_s"] = time.perf_counter() - t0
     return report
-
-
-def export_checkpoint(
-    name: str,
-    checkpoint: str | os.PathLike | None = None,
-    out: str | os.PathLike | None = None,
-    *,
-    runs: str | os.PathLike = "runs",
-    random_init: bool = False,
-    precision: str = "fp32",
-    e2e: bool = False,
-    calib_data: str | os.PathLike | None = None,
-    int8: Int8Config | None = None,
-    max_drop: float | None = None,
-    min_agreement: float | None = None,
-    force: bool = False,
-    weights: str | os.PathLike | None = None,
-    log: Callable[[str], None] = lambda m: None,
-    **kwargs: Any,
-) -> dict[str, Any]:
-    """``seg export`` for one model: resolve the checkpoint and output path, export, verify.
-
-    Default checkpoint ``<runs>/<name>/best.pt``; default output ``<runs>/<name>/<name>.onnx``
-    (``<name>[.e2e][.int8|.fp16].onnx`` for the variants, see :mod:`seg.variants`).
-    ``random_init`` exports untrained weights (flagged in the metadata as ``random-init``).
-    ``weights`` (torchvision's pretrained models): ``"coco-voc"``, ``"none"`` or a local ``.pth``
-    instead of a checkpoint; the metadata then records them and torchvision's preset resize.
-    A variant is built from the fp32 export, which is made first when missing or older than the
-    checkpoint; int8 calibrates on ``calib_data`` (a VOC root or a folder of plain images;
-    default: the checkpoint's training data) and is gated by the guardrail on held-out images.
-    """
-    from seg.layout import variant_path
-    from seg.metadata import read_meta
-    from seg.models import check_model_name, get_model, load_checkpoint
-    from seg.variants import MAX_DROP_POINTS, Int8Config, make_variant
-    from seg.variants.auto import auto_variant
-    from seg.variants.build import PRECISIONS
-
-    check_model_name(name)
-    if precision not in (*PRECISIONS, "auto"):
-        raise SegError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}, auto")
-    runs = Path(runs)
-    out = Path(out) if out is not None else variant_path(runs, name, precision, e2e)
-    if out.suffix != ".onnx":
-        raise SegError(f"output path {out} must end in .onnx")
-    info: dict[str, Any] = {}
-    if weights is not None:
-        from seg.models.pretrained import export_meta
-
-        if checkpoint is not None or random_init:
-            raise SegError("--weights excludes --checkpoint and --random-init")
-        meta = export_meta(name, weights)  # one-line error for a model without published weights
-        random_init = str(weights) == "none"
-    if random_init:
-        if checkpoint is not None:
-            raise SegError("--random-init and --checkpoint exclude each other")
-        ckpt_path = None
-        meta = {**(meta if weights is not None else {}), "weights": "random-init"}
-    elif weights is not None:
-        ckpt_path = None
-    else:
-        ckpt_path = Path(checkpoint) if checkpoint is not None else runs / name / "best.pt"
-        if checkpoint is None and not ckpt_path.exists():
-            from seg.models.pretrained import PRETRAINED, WEIGHTS_TAG
-
-            published = f", --weights {WEIGHTS_TAG} for torchvision's published weights" if name in PRETRAINED else ""
-            raise SegError(f"no checkpoint at {ckpt_path}: train one with `seg train --model {name} --data DIR`, "
-                           f"pass --checkpoint PATH{published}, or --random-init for untrained weights")
-        model, info = load_checkpoint(ckpt_path, expect_model=name)
-        best = info.get("best") or {}
-        meta = {
-            "weights": "checkpoint", "checkpoint": f"{ckpt_path} (epoch {info.get('epoch')})",
-            "num_classes": info["num_classes"], "class_names": info.get("class_names") or list(VOC_CLASSES),
-            "mean": info.get("mean") or list(IMAGENET_MEAN), "std": info.get("std") or list(IMAGENET_STD),
-            "val_metrics": {k: best[k] for k in ("epoch", "val_miou", "val_pixel_acc", "val_mean_class_acc") if k in best},
-            "imgsz": info.get("image_size"),  # seg run's default input size (None for older checkpoints)
-        }
-
-    def plain(dest: Path) -> dict[str, Any]:
-        if random_init:
-            torch.manual_seed(0)  # reproducible untrained weights (seg bench rebuilds the same ones)
-            return to_onnx(get_model(name), dest, name=name, metadata=meta, **kwargs)
-        if weights is not None:  # built here, so that a data error above comes before a download
-            return to_onnx(get_model(name, weights=weights), dest, name=name, metadata=meta, **kwargs)
-        return to_onnx(model, dest, name=name, metadata=meta, **kwargs)
-
-    if precision == "fp32" and not e2e:
-        return plain(out)
-
-    # Data first, so a missing calibration set fails before minutes of export.
-    calib, heldout = _variant_data(precision, calib_data, info.get("config") or {},
-                                   (int8 or Int8Config()).calib_n)
-
-    def variant(base: Path, base_report: dict[str, Any] | None) -> dict[str, Any]:
-        guard = {"max_drop": MAX_DROP_POINTS if max_drop is None else max_drop,
-                 **({} if min_agreement is None else {"min_agreement": min_agreement})}
-        if precision == "auto":
-            report = auto_variant(base, out, e2e=e2e, calib=calib, heldout=heldout, int8=int8 or Int8Config(),
-                                  log=log, **guard)
-        else:
-            report = make_variant(base, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout,
-                                  int8=int8 or Int8Config(), force=force, log=log, **guard)
-        report["fp32"] = base_report
-        return report
-
-    # A variant starts from the verified fp32 file: the default one, reused while it is fresh.
-    base = variant_path(runs, name)
-    if weights is not None and not random_init:  # published or local weights: fresh if made from the same
-        fresh = base.is_file() and read_meta(base).get("pretrained") == meta["pretrained"]
-        if not fresh:
-            log(f"exporting the fp32 model first -> {base}")
-        return variant(base, None if fresh else plain(base))
-    if checkpoint is None and not random_init:
-        fresh = base.is_file() and base.stat().st_mtime >= ckpt_path.stat().st_mtime and \
-            _same_checkpoint(read_meta(base).get("checkpoint", ""), meta["checkpoint"])
-        if not fresh:
-            log(f"exporting the fp32 model first -> {base}")
-        return variant(base, None if fresh else plain(base))
-    with tempfile.TemporaryDirectory() as d:  # a one-off checkpoint or random weights: fp32 file not kept
-        base = Path(d) / f"{name}.onnx"
-        return variant(base, plain(base))
-
-
-def _same_checkpoint(a: str, b: str) -> bool:
-    """``seg.checkpoint`` values ("PATH (epoch N)") naming the same file and epoch, however the
-    path was spelled (relative or absolute)."""
-    (pa, _, ea), (pb, _, eb) = a.partition(" (epoch"), b.partition(" (epoch")
-    return ea == eb and Path(pa).resolve() == Path(pb).resolve()
-
-
-def _variant_data(precision: str, calib_data: str | os.PathLike | None, cfg: dict[str, Any], calib_n: int):
-    """(calibration set, held-out set) for a variant: ``calib_data`` or the checkpoint's training data."""
-    from seg.variants import calibration_sets
-
-    root = calib_data if calib_data is not None else cfg.get("data")
-    if calib_data is None and root is not None and not Path(root).exists():
-        if precision == "int8":
-            raise NoCalibrationData(f"the checkpoint's training data {root} is not here")
-        root = None  # fp16/e2e: the guardrail is then recorded as skipped; auto: only fp32 competes
-    if root is None:
-        if precision == "int8":
-            raise NoCalibrationData("none given")
-        return None, None
-    return calibration_sets(root, calib_n, cfg, need_calib=precision in ("int8", "auto"))
