@@ -26,7 +26,7 @@ from seg.data.synth import SynthConfig, generate  # noqa: E402
 from seg.data.transforms import TrainPreset  # noqa: E402
 from seg.machine import machine_info  # noqa: E402
 from seg.models import get_model  # noqa: E402
-from seg.train.loop import cpu_has_bf16  # noqa: E402
+from seg.train.device import cpu_has_bf16  # noqa: E402
 
 
 def median_ms(fn, n: int) -> float:

@@ -106,7 +106,7 @@ def test_cuda_options_for_parity_and_changing_sizes(model_file):
 
 def test_emulated_bf16_gpus_train_in_fp16(monkeypatch):
     """is_bf16_supported() counts emulation: a V100/T4 would have trained in slow emulated bf16."""
-    from seg.train.loop import amp_dtype
+    from seg.train.device import amp_dtype
 
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
     assert amp_dtype("auto", torch.device("cuda")) == torch.float16

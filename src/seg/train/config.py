@@ -48,3 +48,22 @@ class TrainConfig:
     patience: int = 0  # stop after this many epochs without a better val mIoU (0: never)
     seed: int = 0
     resume: bool = False  # continue <out>/<model>/last.pt
+
+    def __post_init__(self) -> None:
+        """Check the values once, where the config is made (as ``Int8Config`` does): a Python
+        caller gets the same one-line errors as the CLI, before any data is read."""
+        from seg.errors import SegError
+
+        for value, choices, flag in ((self.optimizer, OPTIMIZERS, "--optimizer"), (self.schedule, SCHEDULES, "--schedule"),
+                                     (self.class_weights, CLASS_WEIGHTS, "--class-weights"),
+                                     (self.device, DEVICES, "--device"), (self.amp, AMP, "--amp")):
+            if value not in choices:
+                raise SegError(f"unknown {flag} {value!r}; choose one of: {', '.join(choices)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise SegError("--epochs must be at least 1")
+        if self.time_budget_min is not None and self.time_budget_min <= 0:
+            raise SegError("--time-budget must be positive")
+        if self.batch_size < 2:
+            raise SegError("--batch-size must be at least 2 (batch norm needs two samples)")
+        if self.lr is not None and self.lr <= 0:
+            raise SegError("--lr must be positive")
