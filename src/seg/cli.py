@@ -5,6 +5,11 @@ here as one line (``error: ...``) with exit code 1; usage errors (an unknown opt
 of its range, an input path that does not exist or is of the wrong kind) are one line too, with
 exit code 2. Numbers and paths are checked while the arguments are parsed, so a bad value never
 costs minutes of work first.
+
+Why one ~850-line module: it is the whole command-line surface of eleven commands, and most of
+its lines are their typer option declarations and help texts, which read best next to the
+function they configure. The work is in the library; what a command does beyond calling it is
+printing its tables (the column specs are here because only the CLI draws them).
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ def _hw(value: tuple[int, int]) -> tuple[int, int]:
 
 def _require(command: str, *modules: str) -> None:
     """One line, not an ImportError, when a command needs what only the training extra installs."""
-    from seg.bench import installed
+    from seg.machine import installed
 
     missing = [m for m in modules if not installed(m)]
     if missing:
@@ -136,7 +141,7 @@ def models(
     names: Optional[list[str]] = typer.Argument(None, help="Models to show (default: all)."),
     size: int = typer.Option(512, min=MIN_SIZE, max=MAX_SIZE, help="Square input size at which GFLOPs are counted."),
 ) -> None:
-    """List the architectures, with parameters, GFLOPs and where their weights come from.
+    """List the architectures and where their weights come from.
 
     The seed write-up's four are trained with seg train; torchvision's pretrained models come
     with published weights (--weights coco-voc) and their published metrics."""
@@ -350,7 +355,7 @@ def export(
                                               "guard by label agreement with fp32) [default: the checkpoint's training data]."),
     calib_n: int = typer.Option(64, min=1, max=100_000, help="int8: number of calibration images."),
     float_ops: Optional[str] = typer.Option(None, help="int8: comma-separated op types left in float, e.g. "
-                                            "Add,Concat,Resize (slower, sometimes more accurate; see the README)."),
+                                            "Add,Concat,Resize (slower, sometimes more accurate; see docs/export.md)."),
     max_drop: float = typer.Option(1.0, min=0.0, max=100.0, help="Guardrail with masks: most mIoU points the int8/fp16 "
                                    "model may lose."),
     min_agreement: float = typer.Option(0.95, min=0.0, max=1.0, help="Guardrail on plain images: least share of pixels "
@@ -510,7 +515,8 @@ def run(
                                         "read-only there, in ~/.cache/seg) for a faster next start."),
     imgsz: Optional[int] = typer.Option(None, callback=_imgsz, help=f"Longer side fed to the model (aspect kept, multiple "
                                         f"of 32), {MIN_SIZE}..{MAX_SIZE}; 0 = the frame's own size (at most {MAX_SIZE}) "
-                                        "[default: the training images' size from the model's metadata, else 512]."),
+                                        "[default: the training images' size from the model's metadata, torchvision's preset "
+                                        "(shorter side 520) for its pretrained models, else 512]."),
     alpha: float = typer.Option(0.5, min=0.0, max=1.0, help="Opacity of the class colours in overlays."),
     legend: bool = typer.Option(False, help="Draw the names of the classes present."),
     out: Optional[Path] = typer.Option(None, help="Overlay video (video/camera) or folder (images) "
@@ -534,7 +540,7 @@ def run(
     from seg.infer import Segmenter
     from seg.infer.pipeline import run_pipeline
     from seg.infer.sources import open_source, source_stem
-    from seg.layout import predict_dir, trt_cache_dir
+    from seg.layout import run_outputs, trt_cache_dir
 
     if len([x for x in (video, source, folder, images) if x is not None]) != 1:
         raise SegError("pass exactly one of --video, --source, --folder, --images")
@@ -542,15 +548,11 @@ def run(
     # Outputs are named and checked before anything is opened: per source *and* model file, so a
     # second model or variant on the same video never overwrites the first one's results.
     name = source_stem(video, source, folder, images)
-    default_dir = predict_dir(runs, name, onnx_path)
-    out_video = out_dir = None
-    if video is not None or source is not None:
-        out_video = out or default_dir / f"{name}.mp4"
-        if out_video.suffix.lower() not in (".mp4", ".avi"):
-            raise SegError(f"--out {out_video} must end in .mp4 or .avi for a video source")
+    out_video, out_dir = run_outputs(runs, name, onnx_path, out, video is not None or source is not None)
+    if out_video is not None:
         check_output_file(out_video, "output video")
     else:
-        out_dir = check_output_dir(out or default_dir, "output folder")
+        out_dir = check_output_dir(out_dir, "output folder")
     for folder_out in (out_dir, save_masks):
         if folder_out is not None and (n := _existing_files(folder_out)):
             err.print(f"warning: {folder_out} already holds {n} files; those with the names of this run's outputs "
@@ -612,7 +614,7 @@ def info(
     """
     import json
 
-    from seg.metadata import model_info
+    from seg.metadata import is_e2e, model_info
 
     i = model_info(model)
     if json_flag:
@@ -643,7 +645,7 @@ def info(
     rows = [
         ("file", f"{i['file']} ({i['bytes'] / 1e6:.1f} MB)"),
         ("architecture", str(m.get("model", "?"))),
-        ("precision", f"{m.get('precision', 'fp32')}{', end-to-end (frames in, labels out)' if str(m.get('e2e')) == 'True' else ''}"),
+        ("precision", f"{m.get('precision', 'fp32')}{', end-to-end (frames in, labels out)' if is_e2e(m) else ''}"),
         ("classes", f"{m.get('num_classes')}: {', '.join(names[:6])}{', ...' if len(names) > 6 else ''}"),
         ("input", tensors(i["inputs"])), ("output", tensors(i["outputs"])),
         ("input layout", str(m.get("input", "-"))),
@@ -758,21 +760,22 @@ def bench(
     """
     from rich.progress import Progress
 
-    from seg.bench import ENGINES
+    from seg.bench import ENGINES, check_engines
     from seg.bench import bench as run_bench
+    from seg.bench_entries import prepare
     from seg.reporting import COLUMNS, write_outputs
 
     if plot is not None:
         _require("bench --plot", "matplotlib")
-    names = _csv_list(models) or list(MODEL_NAMES)
+    engines_used = check_engines(tuple(_csv_list(engines) or ENGINES))
     with Progress(console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
         task = bar.add_task("bench", total=None)
-        result = run_bench(names, runs=runs_dir, data=data, year=year, size=size, batch=batch,
-                           providers=_csv_list(providers), engines=tuple(_csv_list(engines) or ENGINES), n_runs=runs_n,
-                           warmup=warmup, random_init=random_init, torch_bf16=torch_bf16,
-                           variants=tuple(_csv_list(variants)) if variants else None,
-                           log=lambda m: err.print(m, highlight=False, soft_wrap=True),
-                           on_progress=lambda m: bar.update(task, description=m))
+        # the files first (found, exported or built where missing), then the timing
+        prepared = prepare(_csv_list(models) or list(MODEL_NAMES), runs_dir, _csv_list(providers),
+                           tuple(_csv_list(variants)) if variants else None, data, random_init,
+                           onnx="onnxruntime" in engines_used, log=lambda m: err.print(m, highlight=False, soft_wrap=True))
+        result = run_bench(prepared, data=data, year=year, size=size, batch=batch, engines=engines_used, n_runs=runs_n,
+                           warmup=warmup, torch_bf16=torch_bf16, on_progress=lambda m: bar.update(task, description=m))
     h = result["header"]
     show(out_console, COLUMNS, result["rows"],
          title=f"seg bench: {h['batch']}x3x{h['size'][0]}x{h['size'][1]}, {h['runs']} runs"

@@ -42,6 +42,19 @@ def parse_variant(variant: str) -> tuple[str, bool]:
     return (variant.split(".", 1)[1] if "." in variant else "fp32") if e2e else variant, e2e
 
 
+def run_outputs(runs: str | os.PathLike, source: str, model_file: str | os.PathLike, out: Path | None,
+                video: bool) -> tuple[Path | None, Path | None]:
+    """(output video, output folder) of ``seg run``: a video for a video or camera source (``out``
+    or ``<predict dir>/<source>.mp4``; .mp4 or .avi), else a folder (``out`` or the predict dir)."""
+    default_dir = predict_dir(runs, source, model_file)
+    if not video:
+        return None, Path(out) if out is not None else default_dir
+    out_video = Path(out) if out is not None else default_dir / f"{source}.mp4"
+    if out_video.suffix.lower() not in (".mp4", ".avi"):
+        raise SegError(f"--out {out_video} must end in .mp4 or .avi for a video source")
+    return out_video, None
+
+
 def predict_dir(runs: str | os.PathLike, source: str, model_file: str | os.PathLike) -> Path:
     """``<runs>/predict/<source>-<model file stem>``: per source *and* model file, so that another
     model or variant on the same video never overwrites the first one's results."""

@@ -38,7 +38,7 @@ MIN_AGREEMENT = 0.95
 @dataclass(frozen=True)
 class Int8Config:
     """How to quantise. Defaults measured on this project's trained models (2-core AVX-512 VNNI
-    CPU): see ``benchmarks/results/quant_formats.json`` and the README."""
+    CPU): see ``benchmarks/results/*/quant_formats.json`` and docs/export.md."""
 
     format: str = "qoperator"  # QLinearConv kernels; the QDQ format ran slower on this CPU
     activation: str = "u8"  # uint8 activations x int8 weights: the x86 VNNI fast path (U8S8)
