@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seg.data import read_mask
 from seg.errors import SegError
@@ -306,3 +308,21 @@ def test_opt_levels_and_bad_level(onnx_model):
         assert np.abs(o - outs[0]).max() < 1e-3
     with pytest.raises(SegError, match="unknown optimisation level 'max'"):
         create_session(onnx_model, "cpu", opt_level="max")
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 70), w=st.integers(1, 90), alpha=st.floats(0.0, 1.0), seed=st.integers(0, 2**16))
+def test_overlay_blend_matches_the_formula(h, w, alpha, seed):
+    """alpha of the class colour over foreground pixels, rounded; background untouched."""
+    from seg.classes import voc_palette
+    from seg.infer.overlay import blend
+
+    palette = voc_palette()[:21][:, ::-1].copy()
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    labels = rng.integers(0, 21, (h, w)).astype(np.uint8)
+    out = blend(frame, labels, palette, alpha)
+    fg = labels > 0
+    expected = frame[fg] * (1 - alpha) + palette[labels[fg]] * alpha
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert np.abs(out[fg] - expected).max(initial=0) <= 0.5 + 1e-6 and (out[~fg] == frame[~fg]).all()
