@@ -28,7 +28,7 @@ import onnxruntime as ort
 from results_io import save
 from seg.infer.session import create_session
 from seg.machine import machine_info
-from seg.metadata import read_meta
+from seg.metadata import is_e2e, read_meta
 from seg.roofline import measure_peaks
 
 CONV_OPS = {"Conv", "FusedConv", "QLinearConv", "ConvInteger", "NhwcConv", "NhwcFusedConv"}
@@ -39,7 +39,11 @@ def _shapes(arg) -> list[list[int]]:
 
 
 def classify(event: dict) -> tuple[str, float]:
-    """(group, FLOPs) of one profiled node: FLOPs = 2 x output values x multiply-adds per value."""
+    """(group, FLOPs) of one profiled node: FLOPs = 2 x output values x multiply-adds per value.
+
+    fp32 convs show their weights' shape [M, C/groups, kh, kw]. int8 QLinearConvs in ONNX Runtime's
+    NHWC layout have their weights pre-packed (the profile shows no weight shape): they are one
+    group, "int8 conv", whose FLOPs are those of the same model's fp32 convs (see main)."""
     a = event["args"]
     op = a.get("op_name", "?")
     if op in CONV_OPS:
@@ -49,12 +53,14 @@ def classify(event: dict) -> tuple[str, float]:
             macs_per_out = int(np.prod(weights[1:]))  # (C / groups) x kh x kw
             flops = 2.0 * float(np.prod(outs[0])) * macs_per_out
             return ("depthwise conv" if weights[1] == 1 else "dense conv"), flops
+        if op == "QLinearConv":
+            return "int8 conv", 0.0
     return f"other: {op}", 0.0
 
 
 def profile(path: Path, size: tuple[int, int], runs: int, opt_level: str = "all") -> dict:
     meta = read_meta(path)
-    e2e = str(meta.get("e2e")) == "True"
+    e2e = is_e2e(meta)
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (1, *size, 3), dtype=np.uint8) if e2e else rng.standard_normal((1, 3, *size), np.float32)
     with tempfile.TemporaryDirectory() as d:
@@ -79,7 +85,7 @@ def profile(path: Path, size: tuple[int, int], runs: int, opt_level: str = "all"
 
 def latency(path: Path, size: tuple[int, int], runs: int, level: str) -> float:
     meta = read_meta(path)
-    e2e = str(meta.get("e2e")) == "True"
+    e2e = is_e2e(meta)
     x = np.zeros((1, *size, 3), np.uint8) if e2e else np.zeros((1, 3, *size), np.float32)
     sess = create_session(path, "cpu", opt_level=level, spinning=False)[0]
     name = sess.get_inputs()[0].name
@@ -110,20 +116,24 @@ def main() -> None:
         total_us = sum(g["us"] for g in p["groups"].values())
         kinds = {}
         for g, v in sorted(p["groups"].items(), key=lambda kv: -kv[1]["us"]):
-            key = g if g in ("dense conv", "depthwise conv") else "other"
+            key = g if g in ("dense conv", "depthwise conv", "int8 conv") else "other"
             k = kinds.setdefault(key, {"ms": 0.0, "gflops": 0.0, "nodes": 0, "ops": {}})
             k["ms"] += v["us"] / 1e3
             k["gflops"] += v["flops"] / 1e9
             k["nodes"] += round(v["nodes"])
             if key == "other":
                 k["ops"][g.removeprefix("other: ")] = round(v["us"] / 1e3, 2)
+        fp32_row = next((r for r in rows if r["model"] == meta.get("model") and r["precision"] == "fp32"), None)
+        if "int8 conv" in kinds and fp32_row:  # the same convolutions as the fp32 graph's
+            kinds["int8 conv"]["gflops"] = sum(fp32_row["kinds"].get(k, {}).get("gflops", 0.0)
+                                               for k in ("dense conv", "depthwise conv"))
         for k in kinds.values():
             k["share"] = k["ms"] * 1e3 / total_us if total_us else 0.0
             k["gops_per_s"] = k["gflops"] / (k["ms"] / 1e3) if k["ms"] else 0.0
             k["pct_peak"] = k["gops_per_s"] / peak if peak else None
         levels = {lv: latency(path, size, args.runs, lv) for lv in ("basic", "extended", "all")}
         row = {"file": path.name, "model": meta.get("model"), "precision": precision,
-               "e2e": str(meta.get("e2e")) == "True", "ms": p["ms"], "kernel_ms": total_us / 1e3, "kinds": kinds,
+               "e2e": is_e2e(meta), "ms": p["ms"], "kernel_ms": total_us / 1e3, "kinds": kinds,
                "opt_levels_ms": levels, "peak_gops": peak}
         rows.append(row)
         print(f"{path.name}: {p['ms']:.1f} ms; " + "; ".join(

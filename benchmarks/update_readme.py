@@ -1,6 +1,6 @@
-"""Rebuild the README's and docs' result tables from benchmarks/results/<class>/*.json (never typed by hand).
+"""Rebuild the result tables of README.md and docs/*.md from benchmarks/results/<class>/*.json (never typed by hand).
 
-Each table sits between `<!-- BEGIN name -->` and `<!-- END name -->` markers in README.md and is
+Each table sits between `<!-- BEGIN name -->` and `<!-- END name -->` markers in one of the pages, where it is read, and is
 drawn once per CPU class that has a result, each captioned with its class and CPU: a figure is
 never shown without the machine class it came from.
 """
@@ -45,7 +45,9 @@ def train_budget_table(path: Path, res: dict) -> str:
 
 def run_pipeline_table(path: Path, r: dict) -> str:
     lines = [
-        _caption(path, r, f"`{r['video']}` ({r['frame_size'][0]}x{r['frame_size'][1]}), model input {r['imgsz']} px, {r['frames']} frames, "
+        _caption(path, r, f"`{r['video']}` ({r['frame_size'][0]}x{r['frame_size'][1]}), model input "
+        f"{r['rows'][0].get('size_rule') or str(r['imgsz']) + ' px'}"
+        f"{' = ' + 'x'.join(map(str, r['rows'][0]['input'][::-1])) if r['rows'][0].get('input') else ''}, {r['frames']} frames, "
         f"median of {len(r['rows'][0]['rounds'])} alternating rounds; stage columns are mean ms per frame."),
         "",
         "| model file | provider | model-only FPS | end-to-end FPS | ratio (goal >= 0.9) | decode | pre | infer | post | encode |",
@@ -199,8 +201,9 @@ def train_experiments() -> str:
 def op_profile_table(path: Path, r: dict) -> str:
     lines = [_caption(path, r, f"input 1x3x{r['size'][0]}x{r['size'][1]}, ONNX Runtime's profiler over {r['runs']} runs; "
                       f"GEMM peaks fp32 {r['peaks']['fp32']:.0f}, int8 {r['peaks']['int8']:.0f} GOP/s; shares of kernel time."),
-             "", "| model file | ms | dense conv: share, GOP/s, % peak | depthwise conv: share, GOP/s, % peak | other ops: share "
-             "(largest) | opt level basic / extended / all, ms |", "|---|---:|---|---|---|---|"]
+             "", "| model file | ms | dense conv: share, GOP/s, % peak | depthwise conv: share, GOP/s, % peak | int8 conv "
+             "(all kinds): share, GOP/s, % peak | other ops: share (largest) | opt level basic / extended / all, ms |",
+             "|---|---:|---|---|---|---|---|"]
 
     def kind(x: dict, k: str) -> str:
         v = x["kinds"].get(k)
@@ -213,31 +216,46 @@ def op_profile_table(path: Path, r: dict) -> str:
         top = ", ".join(f"{op} {ms:.1f} ms" for op, ms in sorted(other["ops"].items(), key=lambda t: -t[1])[:3])
         lv = x["opt_levels_ms"]
         lines.append(f"| {x['file']} | {x['ms']:.1f} | {kind(x, 'dense conv')} | {kind(x, 'depthwise conv')} | "
+                     f"{kind(x, 'int8 conv')} | "
                      f"{other['share']:.0%} ({top}) | {lv['basic']:.1f} / {lv['extended']:.1f} / {lv['all']:.1f} |")
     return "\n".join(lines)
 
 
 def pretrained_summary(path: Path, r: dict) -> str:
-    """The README's one-glance figure: the fastest guarded lraspp variant against resnet_fcn's
-    fastest at the bench size, and seg run's end-to-end FPS at the preset (same class)."""
+    """The README's one-glance figures for the pretrained path, per class: the fastest guarded
+    lraspp variant against resnet_fcn's fastest at the bench size (goal >= 2x), and `seg run`'s
+    end-to-end FPS at the preset (goal >= 15)."""
     def fastest(model: str) -> dict | None:
         rows = [x for x in r["rows"] if x["model"] == model and x["engine"] == "onnxruntime"]
-        return min(rows, key=lambda x: x["p50_ms"], default=None)
+        return min(rows, key=lambda x: x["latency_ms_p50"], default=None)
+
+    def form(x: dict) -> str:
+        return x["precision"] + (" e2e" if x["e2e"] else "")
 
     lr, rn = fastest("lraspp_mobilenet_v3_large"), fastest("resnet_fcn")
     if lr is None or rn is None:
         return ""
-    h = r["header"]
-    runs = [(p, x) for cls, p, x in load("run_pipeline_lraspp_*.json") if cls == path.parent.name]
-    fps = "; ".join(f"`seg run` end to end on `{x['video']}` ({x['frame_size'][0]}x{x['frame_size'][1]}, model input "
-                    f"{'x'.join(map(str, y['input'][::-1]))}): " + ", ".join(
-                        f"{z['file'].split('.', 1)[1].removesuffix('.onnx') or 'fp32'} {z['end_to_end_fps']:.1f} FPS"
-                        for z in x["rows"])
-                    for _, x in runs for y in x["rows"][:1])
-    return (f"Class `{path.parent.name}` ({describe(h['machine'])}): at {h['size'][0]}x{h['size'][1]}, "
-            f"lraspp_mobilenet_v3_large's fastest guarded variant ({lr['precision']}) takes {lr['p50_ms']:.1f} ms, "
-            f"{rn['p50_ms'] / lr['p50_ms']:.1f}x faster than resnet_fcn's fastest ({rn['precision']}, "
-            f"{rn['p50_ms']:.1f} ms). {fps}. Other classes: not measured yet.")
+    h, cls = r["header"], path.parent.name
+    runs = [x for c, _, x in load("run_pipeline_lraspp_*.json") if c == cls and x["imgsz"] < 0]
+
+    def variant(file: str) -> str:
+        stem = file.removesuffix(".onnx")
+        return stem.split(".", 1)[1] if "." in stem else "fp32"
+
+    lines = [f"Class `{cls}`: {h['cpu']}, {h['cores']} cores, no GPU; the other classes are not measured yet "
+             "(`benchmarks/results/<class>/bench_pretrained_512.json`, `run_pipeline_lraspp_*.json`).", "",
+             f"| at {h['size'][0]}x{h['size'][1]} | fastest guarded variant | ms |", "|---|---|---:|",
+             f"| lraspp_mobilenet_v3_large | {form(lr)} | {lr['latency_ms_p50']:.1f} |",
+             f"| resnet_fcn | {form(rn)} | {rn['latency_ms_p50']:.1f} |",
+             f"| ratio (goal >= 2x) | | {rn['latency_ms_p50'] / lr['latency_ms_p50']:.1f}x |", "",
+             "| `seg run` end to end, lraspp at its preset (goal >= 15 FPS) | model input | "
+             + " | ".join(f"{variant(z['file'])} FPS" for z in (runs[0]["rows"] if runs else [])) + " |",
+             "|---|---|" + "---:|" * len(runs[0]["rows"] if runs else [])]
+    for x in runs:
+        lines.append(f"| `{x['video']}` ({x['frame_size'][0]}x{x['frame_size'][1]}) | "
+                     f"{'x'.join(map(str, x['rows'][0]['input'][::-1]))} | "
+                     + " | ".join(f"{z['end_to_end_fps']:.1f}" for z in x["rows"]) + " |")
+    return "\n".join(lines)
 
 
 def render(pattern: str, make) -> str:
@@ -273,29 +291,52 @@ TABLES = {
 }
 
 
-# Tables that live in docs/ pages, where they are read: page -> marker -> text builder.
-DOCS = {
-    HERE.parent / "docs" / "pretrained.md": {"pretrained_speed": pretrained_speed},
-}
+def demo_table() -> str:
+    """`seg demo` per class: wall time, what simple_unet reached, the edge path's speed-up."""
+    lines = ["| class | machine | wall time (min) | simple_unet val mIoU (goal >= 0.5) | unet | simple_unet edge path "
+             "| vs PyTorch eager | vs PyTorch's best |", "|---|---|---:|---:|---:|---|---:|---:|"]
+    for cls, path, r in load("demo.json"):
+        m = r["machine"]
+        e = r["edge_path"].get("simple_unet", {})
+        machine = f"{m['cpu']}, {m['cores']} cores" + (f"; {m['emulation']}" if m.get("emulation") else "")
+        lines.append(f"| `{cls}` | {machine} | {r['wall_s'] / 60:.1f} | {r['val_miou']['simple_unet']:.2f} | "
+                     f"{r['val_miou']['unet']:.2f} | {e.get('variant', '-')} | {e.get('vs_torch_fp32', 0):.2f}x | "
+                     f"{e.get('vs_best_torch', 0):.2f}x |")
+    return "\n".join(lines) + "\n\n(`benchmarks/results/<class>/demo.json`, made by `python benchmarks/demo_run.py`.)"
 
 
-def fill(path: Path, tables: dict[str, Callable[[], str]]) -> None:
-    text = path.read_text()
-    for name, make in tables.items():
-        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
-        if not pattern.search(text):
-            sys.exit(f"{path.name} has no <!-- BEGIN {name} --> ... <!-- END {name} --> markers")
-        text = pattern.sub(lambda m, t=make(): m.group(1) + t + "\n" + m.group(2), text)
-    path.write_text(text)
-    print(f"updated {path}")
+def metadata_table() -> str:
+    """The seg.* metadata keys, from seg.metadata's docstring: one source for the table."""
+    import seg.metadata
+
+    rows = [line.replace("``", "`") for line in (seg.metadata.__doc__ or "").splitlines() if line.startswith("|")]
+    return "\n".join(rows)
+
+
+def builders() -> dict[str, Callable[[], str]]:
+    """Every generated block: marker -> text."""
+    out: dict[str, Callable[[], str]] = {name: (lambda f=files, m=make: render(f, m)) for name, (files, make) in TABLES.items()}
+    out["pretrained_summary"] = lambda: render_all("bench_pretrained_512.json", pretrained_summary)
+    out["pretrained_speed"] = pretrained_speed
+    out["metadata_table"] = metadata_table
+    out["demo"] = demo_table
+    return out
+
+
+PAGES = [README, *sorted((HERE.parent / "docs").glob("*.md"))]
 
 
 def main() -> None:
-    tables = {name: (lambda f=files, m=make: render(f, m)) for name, (files, make) in TABLES.items()}
-    tables["pretrained_summary"] = lambda: render_all("bench_pretrained_512.json", pretrained_summary)
-    fill(README, tables)
-    for page, page_tables in DOCS.items():
-        fill(page, page_tables)
+    todo = builders()
+    for page in PAGES:
+        text = page.read_text()
+        for name in [n for n in todo if f"<!-- BEGIN {n} -->" in text]:
+            pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
+            text = pattern.sub(lambda m, t=todo.pop(name)(): m.group(1) + t + "\n" + m.group(2), text)
+        page.write_text(text)
+    if todo:
+        sys.exit(f"no page has <!-- BEGIN {next(iter(todo))} --> ... <!-- END --> markers (README.md, docs/*.md)")
+    print(f"updated {', '.join(str(p.relative_to(HERE.parent)) for p in PAGES)}")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def test_antialiased_resize_is_torchvisions_filter(h, w, oh, ow, seed):
     t = torch.from_numpy(img).permute(2, 0, 1)
     ref8 = F.resize(t, [oh, ow], antialias=True).permute(1, 2, 0).numpy()
     ref = F.resize(t.float(), [oh, ow], antialias=True).permute(1, 2, 0).numpy().clip(0, 255)
-    assert ours.shape == (oh, ow, 3) and np.abs(ours - ref8).max() <= 1 and np.abs(ours - ref).max() <= 1
+    assert ours.shape == (oh, ow, 3) and np.abs(ours - ref8).max() <= 1 and np.abs(ours - ref).max() <= 1 + 1e-3
 
 
 def test_antialiased_resize_of_a_photo_differs_from_torchvision_on_few_values(real_voc):
