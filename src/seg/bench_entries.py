@@ -168,11 +168,17 @@ def add_variants(entry: Entry, variants: tuple[str, ...], runs: Path, data: Path
         return skipped
     if "fp32" not in variants:
         entry.variants.pop("fp32", None)
+    # The one freshness rule: a variant carries the seg.source of the fp32 file it was built from,
+    # and is fresh while that still names the same weights. fp32 files exported before seg.source
+    # existed have none; their variants are judged by date, as they were then.
+    source = read_meta(entry.onnx_path).get("source")
     for v in variants:
         if v == "fp32":
             continue
         path = _variant_file(entry, runs, v)
-        if not path.is_file() or path.stat().st_mtime < entry.onnx_path.stat().st_mtime:
+        fresh = is_fresh(path, source) if source else \
+            path.is_file() and path.stat().st_mtime >= entry.onnx_path.stat().st_mtime
+        if not fresh:
             reason = _make_variant(entry, v, runs, path, data, log)
             if reason is not None:
                 skipped.append({"model": entry.model, "variant": v, "reason": reason})

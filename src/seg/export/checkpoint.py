@@ -62,7 +62,7 @@ def resolve_weights(name: str, runs: Path, checkpoint: str | os.PathLike | None,
     if weights is not None:
         meta = export_meta(name, weights)  # one line for a model without published weights, or a missing file
         source = {"weights": WEIGHTS_TAG, "url": meta["pretrained"]["url"]} if str(weights) == WEIGHTS_TAG \
-            else file_source("file", weights)
+            else meta["pretrained"]  # a local file: its identity, as export_meta recorded it
         # built only when needed, so that a data error comes before a download
         return Weights(lambda: get_model(name, weights=weights), meta, source, {}, reusable=True)
     ckpt = Path(checkpoint) if checkpoint is not None else runs / name / "best.pt"

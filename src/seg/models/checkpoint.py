@@ -38,28 +38,34 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> None:
 REQUIRED = ("model", "num_classes", "state_dict")
 
 
-def read_checkpoint(path: str | os.PathLike, expect_model: str | None = None) -> dict[str, Any]:
-    """Load a checkpoint dict (on the CPU), checking that it is seg's and, optionally, its model."""
+def safe_load(path: str | os.PathLike, what: str, kind: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a failure is one SegError line naming
+    ``what`` (e.g. "checkpoint") and ``kind`` (what the file should have been)."""
     import pickle
     import warnings
 
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols before failing in its own words
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # zip, pickle and torch errors all mean the same to the user
+        if isinstance(e, pickle.UnpicklingError) and "weights only" in str(e).lower():
+            # Not "re-run with weights_only=False" (torch's advice): that would run the file's code.
+            # torch cannot tell garbage from a pickle of arbitrary objects here ("Unsupported operand").
+            raise SegError(f"cannot read {what} {path}: it is corrupt, or holds Python objects that a safe "
+                           "(weights-only) load refuses") from None
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise SegError(f"cannot read {what} {path} (truncated or not {kind}): {type(e).__name__}: {first}") from None
+
+
+def read_checkpoint(path: str | os.PathLike, expect_model: str | None = None) -> dict[str, Any]:
+    """Load a checkpoint dict (on the CPU), checking that it is seg's and, optionally, its model."""
     path = Path(path)
     if path.is_dir():
         raise SegError(f"checkpoint {path} is a folder, not a file")
     if not path.is_file():
         raise SegError(f"checkpoint {path} does not exist")
-    try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols before failing in its own words
-            warnings.simplefilter("ignore")
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # zip, pickle and torch errors all mean the same to the user
-        if isinstance(e, pickle.UnpicklingError) and "weights only" in str(e).lower():
-            # Not "re-run with weights_only=False" (torch's advice): that would run the file's code.
-            # torch cannot tell garbage from a pickle of arbitrary objects here ("Unsupported operand").
-            raise SegError(f"cannot read checkpoint {path}: it is corrupt, or holds Python objects that a safe "
-                           "(weights-only) load refuses") from None
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise SegError(f"cannot read checkpoint {path} (truncated or not a checkpoint): {type(e).__name__}: {first}") from None
+    ckpt = safe_load(path, "checkpoint", "a checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise SegError(f"{path} is not a seg checkpoint (no '{FORMAT}' format tag)")
     missing = [k for k in REQUIRED if k not in ckpt]

@@ -15,7 +15,6 @@ metadata: the published metrics, and the preset's resize and normalisation
 from __future__ import annotations
 
 import os
-import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +27,8 @@ from torchvision.models import segmentation as tvseg
 from seg.errors import SegError
 from seg.models._blocks import SegModel
 from seg.models._registry import register_model
-from seg.models.checkpoint import state_dict_mismatch
+from seg.metadata import file_source
+from seg.models._weights import fetch_published, load_matching, read_state_dict
 
 WEIGHTS_TAG = "coco-voc"  # --weights coco-voc: torchvision's COCO_WITH_VOC_LABELS_V1
 
@@ -80,44 +80,24 @@ def preprocess(name: str) -> dict[str, Any]:
             "antialias": bool(t.antialias)}
 
 
-def _fetch(name: str) -> dict[str, torch.Tensor]:
-    """The published state dict, downloaded once into torch's hub cache (progress bar, hash
-    checked as torchvision's own builders do)."""
-    w = PRETRAINED[name].coco_voc
-    try:
-        return w.get_state_dict(progress=True, check_hash=True)
-    except (urllib.error.URLError, OSError, RuntimeError) as e:
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise SegError(
-            f"cannot fetch torchvision's {name} {w.name} weights (offline?): {type(e).__name__}: {first}; use "
-            f"--weights none for random init, or --weights PATH to a local copy of {w.url} "
-            f"(or put it in {torch.hub.get_dir()}/checkpoints/ to cache it)"
-        ) from None
+def require_pretrained(name: str, hint: str = "") -> None:
+    """``--weights`` is for these models only: one line naming them otherwise."""
+    if name not in PRETRAINED:
+        raise SegError(f"--weights is for torchvision's pretrained models ({', '.join(PRETRAINED)}), not {name}{hint}")
 
 
-def _read_local(path: Path) -> dict[str, torch.Tensor]:
+def _local_file(weights: str | os.PathLike) -> Path:
+    path = Path(weights)
     if not path.is_file():
-        raise SegError(f"weights {str(path)!r} are neither '{WEIGHTS_TAG}', 'none' nor an existing file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle, zip and torch errors all mean "not a state dict"
-        raise SegError(f"cannot read weights {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-    # torchvision's reference scripts save {"model": state_dict, ...}; seg and others "state_dict"
-    for key in ("model", "state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise SegError(f"weights {path} are not a state dict")
-    return state
+        raise SegError(f"weights {str(weights)!r} are neither '{WEIGHTS_TAG}', 'none' nor an existing file")
+    return path
 
 
 def export_meta(name: str, weights: str | os.PathLike) -> dict[str, Any]:
     """The ONNX metadata of an export from ``weights`` (not a checkpoint): torchvision's preset
     (normalisation and resize, so the runtime reproduces it) and where the weights came from,
     with torchvision's published metrics for its own weights."""
-    if name not in PRETRAINED:
-        raise SegError(f"--weights is for torchvision's pretrained models ({', '.join(PRETRAINED)}), not {name}"
-                       + ("; use --checkpoint or --random-init" if name else ""))
+    require_pretrained(name, "; use --checkpoint or --random-init")
     pub = published(name)
     meta: dict[str, Any] = {"mean": pub["mean"], "std": pub["std"], "preprocess": pub["preprocess"]}
     if str(weights) == WEIGHTS_TAG:
@@ -126,12 +106,8 @@ def export_meta(name: str, weights: str | os.PathLike) -> dict[str, Any]:
     elif str(weights) == "none":
         meta["weights"] = "random-init"
     else:
-        path = Path(weights)
-        if not path.is_file():
-            raise SegError(f"weights {str(weights)!r} are neither '{WEIGHTS_TAG}', 'none' nor an existing file")
-        st = path.stat()
         meta["weights"] = "file"
-        meta["pretrained"] = {"file": str(path.resolve()), "bytes": st.st_size, "mtime": int(st.st_mtime)}
+        meta["pretrained"] = file_source("file", _local_file(weights))  # also the export's seg.source
     return meta
 
 
@@ -161,17 +137,14 @@ def build(name: str, num_classes: int = 21, weights: str | os.PathLike = "none")
     if str(weights) == WEIGHTS_TAG and num_classes != len(spec.coco_voc.meta["categories"]):
         raise SegError(f"{name}'s {WEIGHTS_TAG} weights predict {len(spec.coco_voc.meta['categories'])} classes, "
                        f"not {num_classes}")
-    state = _fetch(name) if str(weights) == WEIGHTS_TAG else _read_local(Path(weights))
+    if str(weights) == WEIGHTS_TAG:
+        state = fetch_published(spec.coco_voc, f"torchvision's {name} {spec.coco_voc.name} weights", "--weights")
+    else:
+        state = read_state_dict(_local_file(weights), "weights")
     # The published files carry the auxiliary head torchvision trained with; seg does not build
     # it. A state dict saved from this wrapper has "net." before torchvision's names.
     state = {k.removeprefix("net."): v for k, v in state.items() if not k.startswith(("aux_classifier.", "net.aux_classifier."))}
-    try:
-        result = model.net.load_state_dict(state, strict=False)
-        bad = bool(result.missing_keys or result.unexpected_keys)
-    except RuntimeError:  # shape mismatches raise even when strict=False
-        bad = True
-    if bad:
-        raise SegError(f"weights {weights} do not fit {name}: {state_dict_mismatch(model.net, state)}")
+    load_matching(model.net, state, f"weights {weights}", name)
     return model
 
 

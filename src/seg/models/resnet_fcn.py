@@ -19,7 +19,6 @@ the stride-32 features to stride 2, and a final bilinear 2x upsampling reaches t
 from __future__ import annotations
 
 import os
-import urllib.error
 from pathlib import Path
 
 import torch
@@ -30,7 +29,7 @@ from torch import nn
 from seg.errors import SegError
 from seg.models._blocks import SegModel
 from seg.models._registry import register_model
-from seg.models.checkpoint import state_dict_mismatch
+from seg.models._weights import fetch_published, load_matching, read_state_dict
 
 STRIDE = 32
 
@@ -47,38 +46,17 @@ def load_backbone_weights(backbone: nn.Module, weights: str | os.PathLike) -> No
     or any ResNet-50 state dict; its ``fc.*`` entries are ignored.
     """
     if str(weights) == "imagenet":
-        w = torchvision.models.ResNet50_Weights.IMAGENET1K_V2
-        try:
-            state = w.get_state_dict(progress=True)
-        except (urllib.error.URLError, OSError, RuntimeError) as e:
-            raise SegError(
-                "cannot fetch the ImageNet ResNet-50 weights (offline?): "
-                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; use "
-                "--backbone-weights none for random init, or --backbone-weights PATH to a local "
-                f"{Path(w.url).name} (put it in {torch.hub.get_dir()}/checkpoints to cache it)"
-            ) from None
+        state = fetch_published(torchvision.models.ResNet50_Weights.IMAGENET1K_V2, "the ImageNet ResNet-50 weights",
+                                "--backbone-weights")
     else:
         path = Path(weights)
         if not path.is_file():
             raise SegError(
                 f"backbone weights {str(weights)!r} are neither 'imagenet', 'none' nor an existing file"
             )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # pickle, zip and torch errors all mean "not a state dict"
-            raise SegError(f"cannot read backbone weights {path}: {type(e).__name__}: {e}") from None
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise SegError(f"backbone weights {weights} are not a state dict")
+        state = read_state_dict(path, "backbone weights")
     state = {k.removeprefix("backbone."): v for k, v in state.items() if not k.startswith("fc.")}
-    try:
-        result = backbone.load_state_dict(state, strict=False)
-        bad = bool(result.missing_keys or result.unexpected_keys)
-    except RuntimeError:  # shape mismatches raise even when strict=False
-        bad = True
-    if bad:
-        raise SegError(f"backbone weights {weights} do not fit ResNet-50: {state_dict_mismatch(backbone, state)}")
+    load_matching(backbone, state, f"backbone weights {weights}", "ResNet-50")
 
 
 class ResNetFCN(SegModel):

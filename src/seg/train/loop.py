@@ -178,12 +178,12 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
                        f"({cfg.batch_size} x {world} processes)")
     train_ds.transforms = TrainPreset(cfg.crop_size, cfg.scale, rotation=cfg.rotation, jitter=cfg.jitter)
 
+    torch.manual_seed(cfg.seed)
+    # Built before the run folder is made: weights that cannot be fetched or read leave nothing behind.
+    raw_model = get_model(cfg.model, num_classes=NUM_CLASSES, **model_options(cfg))
     run_dir = Path(cfg.out) / cfg.model
     if main:
         writable_dir(run_dir, "run folder")
-
-    torch.manual_seed(cfg.seed)
-    raw_model = get_model(cfg.model, num_classes=NUM_CLASSES, **model_options(cfg))
     dtype = amp_dtype(cfg.amp, device)
     channels_last = dtype is not None
     precision = str(dtype).removeprefix("torch.") if dtype else "float32"

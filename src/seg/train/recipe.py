@@ -76,12 +76,11 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     backbone = cfg.backbone_weights
     if cfg.model == "resnet_fcn" and backbone is None:
         backbone = "imagenet"  # training's default; Python's get_model default stays "none"
-    from seg.models.pretrained import PRETRAINED, WEIGHTS_TAG
+    from seg.models.pretrained import PRETRAINED, WEIGHTS_TAG, require_pretrained
 
     weights = cfg.weights
-    if weights is not None and cfg.model not in PRETRAINED:
-        raise SegError(f"--weights is for torchvision's pretrained models ({', '.join(PRETRAINED)}), not {cfg.model}"
-                       + ("; use --backbone-weights" if cfg.model == "resnet_fcn" else ""))
+    if weights is not None:
+        require_pretrained(cfg.model, "; use --backbone-weights" if cfg.model == "resnet_fcn" else "")
     if cfg.model in PRETRAINED and weights is None:
         weights = WEIGHTS_TAG  # fine-tune torchvision's published weights unless told otherwise
     epochs = cfg.epochs or (UNLIMITED_EPOCHS if cfg.time_budget_min else 30)

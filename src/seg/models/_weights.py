@@ -1,0 +1,56 @@
+"""Weights from outside seg's checkpoints: torchvision's published files and local state dicts.
+
+Shared by the ResNet-50 backbone of ``resnet_fcn`` (``--backbone-weights``) and torchvision's
+pretrained segmentation models (``--weights``), which fetch, read and load weights the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from seg.errors import SegError
+from seg.models.checkpoint import safe_load, state_dict_mismatch
+
+
+def fetch_published(weights: Any, what: str, flag: str) -> dict[str, torch.Tensor]:
+    """torchvision's published state dict for ``weights`` (a WeightsEnum member), downloaded once
+    into torch's hub cache with a progress bar, its hash checked as torchvision's builders do.
+    Offline: one line naming ``flag``'s alternatives and where a copied file is found."""
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as e:
+        raise SegError(
+            f"cannot fetch {what} (offline?): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; use {flag} none for random init, "
+            f"or {flag} PATH to a local copy of {weights.url} (or put {Path(weights.url).name} in "
+            f"{torch.hub.get_dir()}/checkpoints/ to cache it)"
+        ) from None
+
+
+def read_state_dict(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """A state dict from a local ``.pth``: the dict itself, or under ``"model"`` (torchvision's
+    reference scripts) or ``"state_dict"``. Anything else is one SegError line."""
+    state = safe_load(path, what, "a state dict")
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise SegError(f"{what} {path} are not a state dict")
+    return state
+
+
+def load_matching(module: nn.Module, state: dict[str, Any], what: str, target: str) -> None:
+    """Load ``state`` into ``module``, every key and shape matching; otherwise one SegError line
+    naming the first mismatches (torch's own message spans dozens of lines)."""
+    try:
+        result = module.load_state_dict(state, strict=False)
+        bad = bool(result.missing_keys or result.unexpected_keys)
+    except RuntimeError:  # shape mismatches raise even when strict=False
+        bad = True
+    if bad:
+        raise SegError(f"{what} do not fit {target}: {state_dict_mismatch(module, state)}")
