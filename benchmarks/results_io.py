@@ -5,7 +5,8 @@ classes sit side by side and a run on one class never overwrites another's.
 
 The class is ``seg.machine.cpu_class`` of the machine that ran it; a PyTorch-only benchmark run
 under ``ONEDNN_MAX_CPU_ISA`` (this project's way to emulate an older class) is filed under the
-emulated class, and says so in its ``machine`` record.
+emulated class, and says so in its ``machine`` record. Runs on a GPU are filed under
+``gpu-<gpu name>/`` (e.g. ``results/gpu-nvidia-h200/bench.json``) and kept out of the CPU tables.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def save(name: str, result: dict[str, Any], torch_side: bool = False) -> Path:
     return path
 
 
-def load(pattern: str) -> list[tuple[str, Path, dict[str, Any]]]:
+def load(pattern: str, gpu: bool = False) -> list[tuple[str, Path, dict[str, Any]]]:
     """Every saved result matching ``pattern`` (e.g. "bench.json"), as (class, path, result), in
-    CLASS_ORDER."""
-    found = [(p.parent.name, p, json.loads(p.read_text())) for p in RESULTS.glob(f"*/{pattern}")]
+    CLASS_ORDER; from the CPU classes' folders, or with ``gpu`` from the ``gpu-*`` folders."""
+    found = [(p.parent.name, p, json.loads(p.read_text())) for p in RESULTS.glob(f"*/{pattern}")
+             if p.parent.name.startswith("gpu-") == gpu]
     return sorted(found, key=lambda t: (CLASS_ORDER.index(t[0]) if t[0] in CLASS_ORDER else 99, t[1].name))

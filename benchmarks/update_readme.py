@@ -320,6 +320,7 @@ def builders() -> dict[str, Callable[[], str]]:
     out["pretrained_speed"] = pretrained_speed
     out["metadata_table"] = metadata_table
     out["demo"] = demo_table
+    out["gpu_bench"] = lambda: "\n\n".join(bench_table(path, r) for _, path, r in load("bench.json", gpu=True))
     return out
 
 

@@ -1,6 +1,6 @@
 """GPU smoke check (CUDA and TensorRT): skipped, with the reason, where no usable CUDA is.
 
-    bash benchmarks/gpu_smoke.sh     # on a GPU machine: this module + seg doctor -> benchmarks/results/
+    bash benchmarks/gpu_smoke.sh     # on a GPU machine: this module + seg doctor -> benchmarks/results/gpu-<name>/
 
 Each check compares the GPU against the CPU on the same inputs, so a GPU path that quietly ran on
 the CPU, used a stale TensorRT engine or rebuilt engines per frame size is caught. Small random-init

@@ -44,6 +44,17 @@ def test_an_unusable_cuda_is_refused_not_run_on_the_cpu(model_file, gpu_box_with
     assert [a.provider for a in attempts] == ["cuda"] and not attempts[0].ok
 
 
+def test_a_missing_tensorrt_is_one_line_naming_the_library_and_the_fix(model_file, gpu_box_without_cuda):
+    """On an H200 with onnxruntime-gpu and no TensorRT, ONNX Runtime's own error was a truncated C++
+    signature; seg names the missing library and what to install instead."""
+    attempts = []
+    with pytest.raises(SegError) as e:
+        create_session(model_file[0], "tensorrt", attempts=attempts)
+    msg = str(e.value)
+    assert "\n" not in msg and "libnvinfer.so" in msg and "tensorrt-cu13-libs" in msg and "LD_LIBRARY_PATH" in msg
+    assert "onnxruntime_src" not in msg and not attempts[0].ok
+
+
 def test_auto_reports_why_the_gpu_providers_were_passed_over(model_file, gpu_box_without_cuda):
     from seg.infer import Segmenter
 
@@ -149,6 +160,7 @@ def test_the_gpu_fallback_of_onnx_runtime_is_off(model_file, gpu_box_without_cud
         return real(*a, **k)
 
     monkeypatch.setattr(ort, "InferenceSession", spy)
+    monkeypatch.setattr(session_mod, "library_problem", lambda name: None)  # the library loads; the session fails
     with pytest.raises(SegError):
         create_session(model_file[0], "cuda")
     assert 0 in made

@@ -99,7 +99,7 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"GPU: {h.get('gpu') or 'none'}; "
         f"onnxruntime {h['onnxruntime']}, torch {h.get('torch', '-')} ({h.get('torch_threads', '-')} threads); "
         f"input {h['batch']}x3x{h['size'][0]}x{h['size'][1]}, {h['runs']} timed runs after {h['warmup']} warm-up, "
-        f"engines interleaved; mIoU on {h['data'] or '-'} (val, full size)" + _peaks(h.get("peaks"))
+        f"engines interleaved; " + (f"mIoU on {h['data']} (val, full size)" if h['data'] else "no mIoU (no --data)") + _peaks(h.get("peaks"))
         + ("; INTERRUPTED, partial" if h.get("interrupted") else ""),
         "",
         markdown(COLUMNS, result["rows"]),

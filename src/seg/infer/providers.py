@@ -26,6 +26,11 @@ GPU = ("tensorrt", "cuda")
 NOT_IN_BUILD = "not in this onnxruntime build (the GPU build is the onnxruntime-gpu package)"
 NO_DRIVER = "no NVIDIA driver on this machine"
 TRIVIAL = (NOT_IN_BUILD, NO_DRIVER)  # reasons that need no mention outside `seg doctor`
+# What to install when a provider's own library cannot load (docs/runtime.md, "GPUs", says more).
+INSTALL_HINT = {
+    "tensorrt": "install TensorRT 10 (e.g. pip install 'tensorrt-cu13-libs<11') and put its library folder on LD_LIBRARY_PATH",
+    "cuda": "pip install 'onnxruntime-gpu[cuda,cudnn]' brings CUDA and cuDNN",
+}
 
 
 def content_key(model: str | os.PathLike | bytes) -> str:

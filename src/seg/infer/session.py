@@ -32,7 +32,7 @@ import onnxruntime as ort
 
 from seg.errors import SegError
 from seg.infer.providers import (  # noqa: F401  (re-exported: the session's vocabulary)
-    AUTO_ORDER, CHAIN, GPU, NO_DRIVER, NOT_IN_BUILD, PROVIDERS, TRIVIAL, Attempt, ShapeRange, content_key,
+    AUTO_ORDER, CHAIN, GPU, INSTALL_HINT, NO_DRIVER, NOT_IN_BUILD, PROVIDERS, TRIVIAL, Attempt, ShapeRange, content_key,
     has_nvidia_gpu, library_problem, provider_options)
 
 OPT_LEVELS = {
@@ -116,6 +116,12 @@ def _try(model: str | bytes, name: str, make_opts, fp16: bool, cache_dir: Path, 
         ort.preload_dlls()  # CUDA/cuDNN from nvidia-* wheels (onnxruntime-gpu[cuda,cudnn]), when present
     except Exception:
         pass
+    # Asked first because ONNX Runtime's own failure for a missing TensorRT is a truncated
+    # C++ signature (seen on an H200 with onnxruntime-gpu 1.31.1 and no TensorRT installed).
+    missing = library_problem(name)
+    if missing:
+        attempt.reason = f"ONNX Runtime could not load it: {missing} ({INSTALL_HINT[name]})"
+        return None, attempt
     opts.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
     input_name, nhwc = _input_of(model)
     chain = [(PROVIDERS[n], provider_options(n, model, fp16, cache_dir, shapes, input_name, nhwc, tf32, conv_search))
