@@ -18,7 +18,8 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
 RUNTIME_MODULES = (
-    "seg", "seg.cli", "seg.errors", "seg._io", "seg.tables", "seg.classes", "seg.metadata", "seg.layout",
+    "seg", "seg.cli", "seg.cli._common", "seg.cli.data", "seg.cli.training", "seg.cli.export", "seg.cli.run",
+    "seg.cli.info", "seg.cli.bench", "seg.errors", "seg._io", "seg.tables", "seg.classes", "seg.metadata", "seg.layout",
     "seg.metrics", "seg.machine", "seg.reporting", "seg.bench", "seg.bench_entries", "seg.doctor",
     "seg.data", "seg.data.voc", "seg.data.folder", "seg.data.synth", "seg.data.download",
     "seg.infer", "seg.infer.session", "seg.infer.providers", "seg.infer.preprocess", "seg.infer.segmenter", "seg.infer.sources",

@@ -1,0 +1,159 @@
+"""`seg run`: an .onnx model over a video, a camera, a folder or a glob of images."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from seg._io import check_output_dir, check_output_file
+from seg.cli._common import _IN_DIR, _IN_FILE, PROVIDER_CHOICES, _choice, _imgsz, _out_dir, _positive, err, out_console
+from seg.errors import SegError
+from seg.layout import VARIANTS
+from seg.metadata import MAX_SIZE, MIN_SIZE
+from seg.tables import Column, show
+
+
+def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
+    """An .onnx path as given, or a model name -> <runs>/<name>/<name>[.e2e][.int8].onnx (torch-free)."""
+    from seg.layout import parse_variant, variant_path
+
+    p = Path(model)
+    if p.is_dir():
+        raise SegError(f"--model {p} is a folder; pass an .onnx file or a model name")
+    if p.suffix == ".onnx" or p.exists():
+        if not p.is_file():
+            raise SegError(f"model file {p} does not exist")
+        if variant != "fp32":
+            raise SegError("--variant picks a file by model name; with --model PATH.onnx the file is the variant")
+        return p
+    precision, e2e = parse_variant(variant)
+    p = variant_path(runs, model, precision, e2e)
+    if not p.is_file():
+        how = f"seg export --model {model}" + (f" --precision {precision}" if precision != "fp32" else "") + \
+            (" --e2e" if e2e else "")
+        raise SegError(f"no exported model at {p}: export one with `{how}`, or pass --model PATH.onnx")
+    return p
+
+
+def _existing_files(folder: Path) -> int:
+    return sum(1 for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
+
+
+STAGE_COLUMNS = [Column("stage", lambda r: r[0])] + [
+    Column(f"{k} ms", lambda r, k=k: f"{r[1][k]:.1f}", right=True) for k in ("mean", "p50", "p95")]
+
+
+def run(
+    model: str = typer.Option("resnet_fcn", "--model", "-m", help="An .onnx file, or a model name (-> <runs>/<name>/<name>.onnx)."),
+    video: Optional[Path] = typer.Option(None, **_IN_FILE, help="Video file to segment."),
+    source: Optional[str] = typer.Option(None, help="Camera index (0), /dev/videoN, or an rtsp:// or http:// stream."),
+    folder: Optional[Path] = typer.Option(None, **_IN_DIR, help="Folder of images."),
+    recursive: bool = typer.Option(False, help="With --folder: include sub-folders."),
+    images: Optional[str] = typer.Option(None, help="Glob of images, e.g. 'shots/*.jpg' (quote it)."),
+    provider: str = typer.Option("auto", callback=_choice(*PROVIDER_CHOICES),
+                                 help="auto (TensorRT > CUDA > CPU, the first that works), tensorrt, cuda or cpu."),
+    fp16: bool = typer.Option(False, help="TensorRT: build fp16 engines."),
+    threads: Optional[int] = typer.Option(None, min=1, max=1024, help="CPU provider threads [default: one per core]."),
+    variant: str = typer.Option("fp32", callback=_choice(*VARIANTS), help="With a model name: which export to run, fp32, "
+                                "int8, fp16, e2e, e2e.int8, e2e.fp16, auto or e2e.auto (-> "
+                                "<runs>/<name>/<name>.e2e.auto.onnx: the one `seg export --precision auto` chose here)."),
+    opt_level: str = typer.Option("all", callback=_choice("disable", "basic", "extended", "all"),
+                                  help="ONNX Runtime graph optimisation: disable|basic|extended|all."),
+    save_optimized: bool = typer.Option(False, help="CPU: keep the optimised graph in <model dir>/.ort-cache/ (or, "
+                                        "read-only there, in ~/.cache/seg) for a faster next start."),
+    imgsz: Optional[int] = typer.Option(None, callback=_imgsz, help=f"Longer side fed to the model (aspect kept, multiple "
+                                        f"of 32), {MIN_SIZE}..{MAX_SIZE}; 0 = the frame's own size (at most {MAX_SIZE}) "
+                                        "[default: the training images' size from the model's metadata, torchvision's preset "
+                                        "(shorter side 520) for its pretrained models, else 512]."),
+    alpha: float = typer.Option(0.5, min=0.0, max=1.0, help="Opacity of the class colours in overlays."),
+    legend: bool = typer.Option(False, help="Draw the names of the classes present."),
+    out: Optional[Path] = typer.Option(None, help="Overlay video (video/camera) or folder (images) "
+                                       "[default: <runs>/predict/<source>-<model file>/]."),
+    save_masks: Optional[Path] = typer.Option(None, callback=_out_dir("--save-masks folder"),
+                                              help="Also write palette PNG masks (VOC format) here."),
+    show_window: bool = typer.Option(False, "--show", help="Show a live window (needs a display; q or Esc quits). "
+                                     "Without one, seg warns and runs headless."),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
+    realtime: bool = typer.Option(False, help="Drop stale frames instead of lagging (for live cameras)."),
+    timeout: float = typer.Option(10.0, callback=_positive, max=3600.0, help="Seconds a camera/stream may take to "
+                                  "connect and to send each frame before seg stops waiting."),
+    runs: Path = typer.Option(Path("runs"), help="Runs folder for model names and default outputs."),
+) -> None:
+    """Segment a video, camera or images with an .onnx model.
+
+    ONNX Runtime + OpenCV: overlays (a video, or images) and optionally palette PNG masks.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from seg.infer import Segmenter
+    from seg.infer.pipeline import run_pipeline
+    from seg.infer.sources import open_source, source_stem
+    from seg.layout import run_outputs, trt_cache_dir
+
+    if len([x for x in (video, source, folder, images) if x is not None]) != 1:
+        raise SegError("pass exactly one of --video, --source, --folder, --images")
+    onnx_path = _resolve_onnx(model, runs, variant)
+    # Outputs are named and checked before anything is opened: per source *and* model file, so a
+    # second model or variant on the same video never overwrites the first one's results.
+    name = source_stem(video, source, folder, images)
+    out_video, out_dir = run_outputs(runs, name, onnx_path, out, video is not None or source is not None)
+    if out_video is not None:
+        check_output_file(out_video, "output video")
+    else:
+        out_dir = check_output_dir(out_dir, "output folder")
+    for folder_out in (out_dir, save_masks):
+        if folder_out is not None and (n := _existing_files(folder_out)):
+            err.print(f"warning: {folder_out} already holds {n} files; those with the names of this run's outputs "
+                      "are replaced", highlight=False, soft_wrap=True)
+    if show_window:
+        from seg.infer.display import display_problem
+
+        problem = display_problem()
+        if problem:
+            err.print(f"warning: --show: {problem}; running without a window", highlight=False, soft_wrap=True)
+            show_window = False
+    src = open_source(video, source, folder, images, recursive, timeout)  # cheap for files; a camera gets --timeout
+    if out is None and out_video is not None and any(v % 2 for v in src.size):
+        out_video = out_video.with_suffix(".avi")  # OpenCV's mp4 writers crop odd sizes; its MJPEG .avi keeps them
+    try:
+        seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16,
+                        cache_dir=trt_cache_dir(runs), opt_level=opt_level, save_optimized=save_optimized,
+                        max_frame=src.size[::-1] if src.is_video and all(src.size) else None,
+                        varying_sizes=not src.is_video)
+    except BaseException:
+        src.close()
+        raise
+    if out_video is not None and out_video.exists():
+        err.print(f"warning: replacing {out_video} (an earlier run's output)", highlight=False, soft_wrap=True)
+    weights = seg.meta.get("weights", "?")
+    err.print(f"{seg.meta.get('model')} ({onnx_path}{', UNTRAINED weights' if weights == 'random-init' else ''}) "
+              f"on {seg.provider_verdict()}, model input {seg.size_rule()}", highlight=False, soft_wrap=True)
+    total = min(x for x in (src.count, max_frames) if x) if (src.count or max_frames) else None
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task(name, total=total)
+        summary = run_pipeline(seg, src, out_video=out_video, out_dir=out_dir, masks_dir=save_masks, alpha=alpha,
+                               legend=legend, show=show_window, max_frames=max_frames, realtime=realtime,
+                               on_frame=lambda n: bar.update(task, completed=n))
+    for w in summary.warnings:
+        err.print(f"warning: {w}", highlight=False, soft_wrap=True)
+    show(out_console, STAGE_COLUMNS, list(summary.stage_stats().items()),
+         title=f"{summary.frames} frames, {summary.fps:.1f} FPS end to end",
+         caption=f"{summary.wall_s:.1f} s on {summary.provider}{', interrupted' if summary.interrupted else ''}")
+    extra = [f"{summary.skipped} skipped"] if summary.skipped else []
+    extra += [f"{summary.dropped} dropped (realtime)"] if summary.dropped else []
+    for key, value in summary.outputs.items():
+        out_console.print(f"{key}: {value}", highlight=False, soft_wrap=True)
+    if extra:
+        out_console.print(", ".join(extra))
+    if summary.interrupted:
+        raise typer.Exit(130)
