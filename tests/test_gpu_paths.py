@@ -12,6 +12,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import seg.infer.session as session_mod
 from seg.errors import SegError
@@ -107,6 +109,59 @@ def test_tensorrt_profiles_cover_imgsz_and_batch():
                  "trt_profile_max_shapes": "image:1x3x512x512"}
     p = ShapeRange((288, 512), (256, 256), batch=4).profile("frames", nhwc=True)  # e2e: uint8 NHWC frames
     assert p["trt_profile_max_shapes"] == "frames:4x288x512x3" and p["trt_profile_opt_shapes"] == "frames:1x256x256x3"
+
+
+PRESET = {"preprocess": {"resize": "shorter", "size": 520}, "imgsz": 160}
+sides = st.integers(32, 4096)
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames=st.lists(st.tuples(sides, sides), min_size=1, max_size=5),
+       meta_imgsz=st.sampled_from([(PRESET, None), (PRESET, 0), ({"imgsz": 160}, 0), ({"imgsz": 160}, None),
+                                   (PRESET, 320)]))
+def test_the_tensorrt_profile_covers_every_frame_it_is_told_of(frames, meta_imgsz):
+    """No frame may need an input beyond TensorRT's profile (a rebuild or a refusal mid-run): a folder
+    of photos more elongated than 16:9 used to exceed the preset models' profile."""
+    from seg.infer.preprocess import input_size
+    from seg.infer.segmenter import _profile
+
+    meta, imgsz = meta_imgsz
+    profile = _profile(meta, imgsz, lambda: frames)
+    for h, w in frames:
+        ih, iw = input_size(h, w, meta, imgsz)
+        assert ih <= profile.max_hw[0] and iw <= profile.max_hw[1], (h, w, ih, iw, profile)
+    assert profile.max_hw[0] % 32 == 0 and profile.max_hw[0] <= 4096
+
+
+def test_the_profile_without_frames_and_with_a_fixed_size():
+    from seg.infer.segmenter import _profile
+
+    def never():
+        raise AssertionError("a fixed input size needs no frame sizes")
+
+    assert _profile({"imgsz": 160}, None, never).max_hw == (160, 160)
+    assert _profile(PRESET, 320, never).max_hw == (320, 320)
+    assert _profile(PRESET, None, None).max_hw == (928, 928)  # a 16:9 frame at shorter side 520: 924 wide
+    assert _profile(PRESET, None, lambda: [(400, 1600)]).max_hw == (2080, 2080)  # 4:1 -> 2080 wide
+
+
+def test_a_folder_tells_its_frame_sizes_from_the_headers(tmp_path):
+    import cv2
+
+    from seg.infer.sources import folder_source, open_source
+
+    for i, (h, w) in enumerate([(40, 300), (97, 61), (120, 160)]):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.zeros((h, w, 3), np.uint8))
+    (tmp_path / "3.png").write_bytes(b"not an image")
+    assert sorted(folder_source(tmp_path).frame_sizes()) == [(40, 300), (97, 61), (120, 160)]
+    video = tmp_path / "v.avi"
+    vw = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    for _ in range(2):
+        vw.write(np.zeros((48, 64, 3), np.uint8))
+    vw.release()
+    src = open_source(video=video)
+    assert src.frame_sizes() == [(48, 64)]
+    src.close()
 
 
 def test_cuda_options_for_parity_and_changing_sizes(model_file):

@@ -20,7 +20,7 @@ import torch
 from seg.errors import SegError
 from seg.export import to_onnx
 from seg.infer import Segmenter
-from seg.infer.segmenter import model_size
+from seg.infer.preprocess import model_size
 from seg.models import get_model
 
 from conftest import set_readonly

@@ -127,7 +127,7 @@ def run(
     try:
         seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16,
                         cache_dir=trt_cache_dir(runs), opt_level=opt_level, save_optimized=save_optimized,
-                        max_frame=src.size[::-1] if src.is_video and all(src.size) else None,
+                        frame_sizes=src.frame_sizes,
                         varying_sizes=not src.is_video)
     except BaseException:
         src.close()

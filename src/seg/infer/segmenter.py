@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import cv2
 import numpy as np
 
 from seg.errors import SegError
-from seg.infer.preprocess import DEFAULT_IMGSZ, input_size, model_size, resize_for_model, scale_shift
+from seg.infer.preprocess import DEFAULT_IMGSZ, input_size, resize_for_model, scale_shift
 from seg.infer.session import TRIVIAL, Attempt, ShapeRange, create_session, has_nvidia_gpu
 from seg.metadata import FORMAT, MAX_SIZE, MIN_SIZE, check, from_props, is_e2e, read_meta
 
@@ -33,6 +33,19 @@ def _check_seg_model(sess, path: str) -> dict[str, Any]:
     return meta
 
 
+def _profile(meta: dict[str, Any], imgsz: int | None,
+             frame_sizes: Callable[[], Iterable[tuple[int, int]]] | None) -> ShapeRange:
+    """TensorRT's shape profile: up to the largest input the model will be fed. A fixed size needs no
+    frame; the frame's own size (``imgsz`` 0) or a shorter-side preset does: where the frames are
+    unknown, the largest allowed size, or for the preset a 16:9 frame."""
+    preset = imgsz is None and (meta.get("preprocess") or {}).get("resize") == "shorter"
+    size = imgsz if imgsz is not None else int(meta.get("imgsz") or DEFAULT_IMGSZ)
+    if not preset and size > 0:
+        return ShapeRange.for_imgsz(size)
+    frames = list(frame_sizes() if frame_sizes else []) or [(1080, 1920) if preset else (MAX_SIZE, MAX_SIZE)]
+    return ShapeRange.for_imgsz(min(MAX_SIZE, max(max(input_size(h, w, meta, imgsz)) for h, w in frames)))
+
+
 class Segmenter:
     """Run an exported seg model on BGR frames (as OpenCV gives them).
 
@@ -44,26 +57,23 @@ class Segmenter:
 
     def __init__(self, model_path: str | os.PathLike, provider: str = "auto", imgsz: int | None = None,
                  threads: int | None = None, fp16: bool = False, cache_dir: str | os.PathLike = "runs/trt_cache",
-                 opt_level: str = "all", save_optimized: bool = False, max_frame: tuple[int, int] | None = None,
-                 varying_sizes: bool = False):
-        """``max_frame`` (H, W): the largest frame expected, which sizes TensorRT's profile when
-        ``imgsz`` is 0 (the frame's own size); ``varying_sizes``: frames of many sizes (a folder of
-        photos), so cuDNN picks algorithms by heuristic instead of benchmarking every new shape."""
+                 opt_level: str = "all", save_optimized: bool = False,
+                 frame_sizes: Callable[[], Iterable[tuple[int, int]]] | None = None, varying_sizes: bool = False):
+        """``frame_sizes``: gives the (H, W) of the frames expected (``Source.frame_sizes``); called
+        on a GPU only, where the model's input depends on the frame (``imgsz`` 0, or a preset of
+        shorter side S, whose long side grows with the aspect) and TensorRT's shape profile must
+        cover the largest one. ``varying_sizes``: frames of many sizes (a folder of photos), so
+        cuDNN picks algorithms by heuristic instead of benchmarking every new shape."""
         if imgsz is not None and imgsz != 0 and not MIN_SIZE <= imgsz <= MAX_SIZE:
             raise SegError(f"input size {imgsz} is out of range: 0 (the frame's own size) or {MIN_SIZE}..{MAX_SIZE}")
         self.path = str(model_path)
         self.attempts: list[Attempt] = []
         gpu = provider in ("tensorrt", "cuda") or (provider == "auto" and has_nvidia_gpu())
         meta = read_meta(model_path) if gpu else {}  # only GPUs need it before the session: TensorRT's profile
-        frame = max_frame or (MAX_SIZE, MAX_SIZE)
-        if imgsz is None and (meta.get("preprocess") or {}).get("resize") == "shorter":
-            side = max(input_size(*(max_frame or (1080, 1920)), meta))  # the preset's size for a 16:9 frame
-        else:
-            size = imgsz if imgsz is not None else int(meta.get("imgsz") or DEFAULT_IMGSZ)
-            side = size if size > 0 else max(model_size(*frame, 0))
+        shapes = _profile(meta, imgsz, frame_sizes) if gpu else None
         self.session, self.provider = create_session(
             model_path, provider, threads, fp16 or meta.get("precision") == "fp16", cache_dir, opt_level=opt_level,
-            save_optimized=save_optimized, shapes=ShapeRange.for_imgsz(min(side, MAX_SIZE)),
+            save_optimized=save_optimized, shapes=shapes,
             conv_search="HEURISTIC" if varying_sizes else "EXHAUSTIVE", attempts=self.attempts)
         self.meta = _check_seg_model(self.session, self.path)
         self.input_name = self.session.get_inputs()[0].name

@@ -63,6 +63,11 @@ class Source:
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         raise NotImplementedError
 
+    def frame_sizes(self) -> list[tuple[int, int]]:
+        """(H, W) of the frames to come where that is known before reading them ([] where not):
+        what TensorRT's shape profile must cover."""
+        return [(self.size[1], self.size[0])] if all(self.size) else []
+
     def close(self) -> None:
         pass
 
@@ -136,6 +141,19 @@ class ImageSource(Source):
         self.paths, self.stem, self.count = paths, stem, len(paths)
         self.root = root if root is not None else Path(os.path.commonpath([str(p.parent) for p in paths]))
         self.names = _output_names(paths, self.root)
+
+    def frame_sizes(self) -> list[tuple[int, int]]:
+        """Each readable image's (H, W), from its header alone (Pillow opens files lazily)."""
+        from PIL import Image
+
+        sizes = []
+        for p in self.paths:
+            try:
+                with Image.open(p) as im:
+                    sizes.append((im.height, im.width))
+            except Exception:  # unreadable: skipped with a warning when it is reached
+                continue
+        return sizes
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         for p, name in zip(self.paths, self.names):
