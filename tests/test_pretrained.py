@@ -264,6 +264,12 @@ def test_fine_tuning_from_local_weights_then_exporting_the_checkpoint(synth_root
     meta = read_meta(tmp_path / "runs" / LRASPP / f"{LRASPP}.onnx")
     # A checkpoint trained by seg is run at its training images' size, not torchvision's preset.
     assert meta["weights"] == "checkpoint" and "preprocess" not in meta and meta["imgsz"] == "64"
+    # Published (here: local) weights over the fine-tuned export: done, but said.
+    code, out, err = cli("export", "--model", LRASPP, "--runs", tmp_path / "runs", "--weights", tmp_path / "tv.pth",
+                         "--no-verify", "--no-simplify")
+    assert code == 0, err
+    assert "warning: replacing" in err and "from checkpoint weights" in err and "best.pt" in err, err
+    assert read_meta(tmp_path / "runs" / LRASPP / f"{LRASPP}.onnx")["weights"] == "file"
 
 
 def test_seg_models_lists_sources_and_published_metrics_at_80_columns():

@@ -25,7 +25,7 @@ from torch import nn
 from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES
 from seg.errors import NoCalibrationData, SegError
 from seg.export.onnx import to_onnx
-from seg.metadata import file_source, is_fresh
+from seg.metadata import file_source, is_fresh, read_meta
 from seg.variants import Int8Config
 
 
@@ -129,6 +129,7 @@ def export_checkpoint(
     w = resolve_weights(name, runs, checkpoint, random_init, weights)
 
     def plain(dest: Path) -> dict[str, Any]:
+        _warn_if_replacing_other_weights(dest, w.meta["weights"], log)
         return to_onnx(w.build(), dest, name=name, metadata={**w.meta, "source": w.source}, **export_options)
 
     if precision == "fp32" and not e2e:
@@ -159,6 +160,21 @@ def export_checkpoint(
     with tempfile.TemporaryDirectory() as d:  # a one-off checkpoint or random weights: fp32 file not kept
         base = Path(d) / f"{name}.onnx"
         return variant(base, plain(base))
+
+
+def _warn_if_replacing_other_weights(path: Path, weights: str, log: Callable[[str], None]) -> None:
+    """A re-export after retraining replaces the file silently, as expected; an export from another
+    kind of weights (published weights over a fine-tuned checkpoint's export, say) says so."""
+    if not path.is_file():
+        return
+    try:
+        old = read_meta(path)
+    except SegError:
+        return
+    if old.get("weights") != weights:
+        was = old.get("checkpoint") or (old.get("pretrained") or {}).get("file") or ""
+        log(f"warning: replacing {path}, exported from {old.get('weights', '?')} weights{f' {was}' if was else ''}, "
+            f"with {weights} weights (--out PATH keeps both)")
 
 
 def _variant_data(precision: str, calib_data: str | os.PathLike | None, cfg: dict[str, Any], calib_n: int):
