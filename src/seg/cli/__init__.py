@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 
 import typer
 
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     command's help hint, exit 2; Ctrl-C -> ``interrupted``, exit 130.
     """
     _common.started = time.perf_counter()
+    # torch 2.11 warns about its own pytree API from inside export and deepcopy (seen on the GPU
+    # machine, once per model): nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
     click_exception = _click_exception()
     try:
         # standalone_mode=False: click hands usage errors to us instead of printing a boxed panel.
