@@ -2,7 +2,8 @@
 
 Each table sits between `<!-- BEGIN name -->` and `<!-- END name -->` markers in one of the pages, where it is read, and is
 drawn once per CPU class that has a result, each captioned with its class and CPU: a figure is
-never shown without the machine class it came from.
+never shown without the machine class it came from. Why ~340 lines in one script: one short
+builder per generated table, each beside the others so that their captions stay alike.
 """
 
 from __future__ import annotations

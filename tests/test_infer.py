@@ -1,4 +1,7 @@
-"""seg run / seg.infer: ONNX Runtime over real videos, VOC images and a synthetic video."""
+"""seg run / seg.infer: ONNX Runtime over real videos, VOC images and a synthetic video.
+
+Why ~330 lines: the runtime's tests share one exported model (a module fixture); splitting the
+file would export it twice."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Training and evaluation on a tiny synthetic set (seconds per test on 2 CPU cores)."""
+"""Training and evaluation on a tiny synthetic set (seconds per test on 2 CPU cores).
+
+Why ~370 lines: every training behaviour a user meets (budget, resume, NaN, DDP, class weights,
+curves) shares this file's fixtures; each test checks one of them."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ and, with a time budget, minutes spent / budget; so a 3-minute run anneals to ze
 Around it: ``recipe`` (what the config resolves to), ``device`` (device, autocast, ranks),
 ``evaluate`` (PyTorch evaluation) and ``plots`` (curves.png). This module is the run itself:
 ``train`` (DDP set-up), ``_train`` (one process), ``train_one_epoch`` and the ``Budget``.
+Why ~340 lines in one module: those four share the run's state (model, optimiser, scaler, budget)
+and read best top to bottom, as torchvision's ``train.py`` does.
 """
 
 from __future__ import annotations
