@@ -75,3 +75,19 @@ def test_the_cli_provider_choices_are_the_sessions():
     from seg.infer.session import AUTO_ORDER
 
     assert PROVIDER_CHOICES == ("auto", *AUTO_ORDER)
+
+
+def test_piped_messages_keep_long_paths_on_one_line(cli, tmp_path, monkeypatch):
+    """Piped output is 80 columns wide to rich: a path past that was broken over two lines, so a
+    log could not be grepped or copied (seen on seg export's replacement warning)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "synth"
+    video = deep / "clip.mp4"
+    code, out, err = cli("data", "synth", "--root", deep, "--train", 1, "--val", 1, "--size", 32,
+                         "--video", video, "--frames", 2)
+    assert code == 0, err
+    assert len(str(deep)) > 80 and str(deep / "VOCdevkit" / "VOC2007") in out and str(video) in out, out
+    onnx = deep / "m.onnx"
+    code, out, err = cli("export", "--model", "baseline_fcn", "--random-init", "--out", onnx, "--no-verify",
+                         "--no-simplify")
+    assert code == 0 and str(onnx) in out, out

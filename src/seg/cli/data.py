@@ -27,7 +27,7 @@ def data_voc2007(
 
     resources = mirrored(mirror) if mirror else VOC2007
     voc_dir = download_voc2007(root, resources, keep_archives=keep_archives, progress=sys.stderr.isatty())
-    out_console.print(f"VOC2007 ready in {voc_dir}", highlight=False)
+    out_console.print(f"VOC2007 ready in {voc_dir}", highlight=False, soft_wrap=True)
 
 
 @app.command("synth")
@@ -50,7 +50,8 @@ def data_synth(
     if video is not None:
         check_video_args(video, frames)
     voc_dir = generate(root, SynthConfig(train=train, val=val, size=size, seed=seed), overwrite=overwrite, progress=progress)
-    out_console.print(f"synthetic VOC set ({train} train, {val} val, {size} px wide) in {voc_dir}", highlight=False)
+    out_console.print(f"synthetic VOC set ({train} train, {val} val, {size} px wide) in {voc_dir}", highlight=False,
+                      soft_wrap=True)
     if video is not None:
         write_video(video, frames=frames, seed=seed, progress=progress)
-        out_console.print(f"synthetic video ({frames} frames) in {video}", highlight=False)
+        out_console.print(f"synthetic video ({frames} frames) in {video}", highlight=False, soft_wrap=True)

@@ -94,7 +94,7 @@ def export(
                               verify_shapes=DEFAULT_SHAPES if verify else None, simplify=simplify,
                               precision=precision, e2e=e2e, calib_data=calib_data, int8=int8, max_drop=max_drop,
                               min_agreement=min_agreement, force=force, weights=weights,
-                              log=lambda m: err.print(m, highlight=False))
+                              log=lambda m: err.print(m, highlight=False, soft_wrap=True))
         reports.append(r)
         if precision != "fp32" or e2e:
             _print_variant(r)
@@ -102,7 +102,7 @@ def export(
         title = (f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB, {r['total_s']:.0f} s"
                  f"{', simplified' if r['simplified'] else ''}{', UNTRAINED weights' if random_init or weights == 'none' else ''})")
         if r["verification"] is None:
-            out_console.print(f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB), not verified (--no-verify)", highlight=False)
+            out_console.print(f"{name} -> {r['path']} ({r['bytes'] / 1e6:.1f} MB), not verified (--no-verify)", highlight=False, soft_wrap=True)
         else:
             show(out_console, VERIFY_COLUMNS, r["verification"]["checks"], title=title)
     if report is not None:

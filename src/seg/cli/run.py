@@ -154,6 +154,6 @@ def run(
     for key, value in summary.outputs.items():
         out_console.print(f"{key}: {value}", highlight=False, soft_wrap=True)
     if extra:
-        out_console.print(", ".join(extra))
+        out_console.print(", ".join(extra), highlight=False, soft_wrap=True)
     if summary.interrupted:
         raise typer.Exit(130)
