@@ -259,3 +259,54 @@ def test_cli_float_ops_leaves_those_ops_in_float(cli, runs, int8, tmp_path):
     assert code == 0, err
     assert read_meta(out)["quantization"]["exclude_ops"] == ["Relu", "Pad"]
     assert "Pad" in {n.op_type for n in onnx.load(str(out)).graph.node}  # the input padding stays a float Pad
+
+
+def test_a_video_calibrates_and_guards_int8(cli, runs, int8, tmp_path):
+    """A camera owner has a clip, not a folder: frames spread over it calibrate, the others guard."""
+    from seg.data.folder import VideoFrames
+    from seg.data.synth import write_video
+    from seg.variants.data import HELD_OUT_FRAMES, calibration_sets
+
+    video = write_video(tmp_path / "clip.mp4", frames=40, width=96, height=64, progress=False)
+    frames = VideoFrames.sample(video, 10)
+    image, mask = frames.load(0)
+    assert len(frames) == 10 and image.shape == (64, 96, 3) and image.dtype == np.uint8 and mask is None
+    calib, held = frames.split_off(4)
+    assert (len(calib), len(held), held.held_out) == (4, 6, True)
+    calib, held = calibration_sets(video, 4)
+    assert (len(calib), len(held)) == (4, min(40 - 4, HELD_OUT_FRAMES))
+    fp32 = runs / "baseline_fcn" / "baseline_fcn.onnx"  # made by the int8 fixture
+    code, out, err = cli("export", "--onnx", fp32, "--precision", "int8", "--calib-data", video, "--calib-n", 4,
+                         "--force", "--out", tmp_path / "v.int8.onnx")
+    assert code == 0, err
+    assert f"guardrail on {len(held)} held-out images" in out, out
+    from seg.metadata import read_meta
+
+    assert read_meta(tmp_path / "v.int8.onnx")["quantization"]["calib_data"] == str(video)
+    code, _, err = cli("export", "--onnx", fp32, "--precision", "int8", "--calib-data", tmp_path / "v.int8.onnx")
+    assert code == 2 and "is a file but not a video" in err
+
+
+def test_a_video_of_unknown_length_is_thinned_as_it_is_read(tmp_path, monkeypatch):
+    """Streams and some containers report no frame count: frames are kept at a doubling stride."""
+    import cv2
+
+    from seg.data.folder import VideoFrames
+    from seg.data.synth import write_video
+
+    video = write_video(tmp_path / "clip.avi", frames=100, width=64, height=48, progress=False)
+    real = cv2.VideoCapture
+
+    class NoCount:
+        def __init__(self, path):
+            self.cap = real(path)
+
+        def get(self, prop):
+            return 0 if prop == cv2.CAP_PROP_FRAME_COUNT else self.cap.get(prop)
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", NoCount)
+    frames = VideoFrames.sample(video, 5)
+    assert len(frames) == 5 and frames.load(4)[0].shape == (48, 64, 3)

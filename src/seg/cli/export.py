@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from seg.cli._common import _IN_DIR, _IN_FILE, TRAINING, _choice, _csv_list, _out_file, _require, err, out_console
+from seg.cli._common import _IN_FILE, TRAINING, _choice, _csv_list, _out_file, _require, err, out_console
 from seg.errors import SegError
 from seg.tables import Column, show
 
@@ -21,6 +21,16 @@ VERIFY_COLUMNS = [
     Column("argmax agree", lambda c: f"{c['argmax_agreement']:.4%}", right=True),
     Column("ok", lambda c: "yes" if c["passed"] else "NO", right=True),
 ]
+
+
+def _calib_path(value: Optional[Path]) -> Optional[Path]:
+    """A folder, or a file that is a video (by its suffix): nothing else calibrates."""
+    from seg.data.folder import VIDEO_SUFFIXES
+
+    if value is not None and value.is_file() and value.suffix.lower() not in VIDEO_SUFFIXES:
+        raise typer.BadParameter(f"{value} is a file but not a video ({', '.join(VIDEO_SUFFIXES)}); "
+                                 "give a folder or a video.")
+    return value
 
 
 def export(
@@ -47,9 +57,11 @@ def export(
                                   "Variants go next to the fp32 file: <model>[.e2e].int8.onnx."),
     e2e: bool = typer.Option(False, "--e2e", help="End-to-end graph: uint8 BGR frames [N,H,W,3] in, uint8 labels "
                              "[N,H,W] out (normalisation and argmax inside)."),
-    calib_data: Optional[Path] = typer.Option(None, **_IN_DIR, help="int8: a VOCdevkit root (train split calibrates, "
-                                              "val split guards by mIoU) or a folder of plain images (calibrate, and "
-                                              "guard by label agreement with fp32) [default: the checkpoint's training data]."),
+    calib_data: Optional[Path] = typer.Option(None, exists=True, readable=True, callback=_calib_path,
+                                              help="int8: a VOCdevkit root (train split calibrates, val split guards "
+                                              "by mIoU), a folder of plain images or a video file (frames spread "
+                                              "over it calibrate, others guard by label agreement with fp32) "
+                                              "[default: the checkpoint's training data]."),
     calib_n: int = typer.Option(64, min=1, max=100_000, help="int8: number of calibration images."),
     float_ops: Optional[str] = typer.Option(None, help="int8: comma-separated op types left in float, e.g. "
                                             "Add,Concat,Resize (slower, sometimes more accurate; see docs/export.md)."),

@@ -2,7 +2,8 @@
 
 - a VOCdevkit root: its train split calibrates, its val split gives the mIoU guardrail;
 - a plain folder of images (no masks, what an edge user has): ``calib_n`` images spread over it
-  calibrate, the others give the label-agreement guardrail (int8/fp16 vs fp32 labels).
+  calibrate, the others give the label-agreement guardrail (int8/fp16 vs fp32 labels);
+- a video file: ``calib_n`` + ``HELD_OUT_FRAMES`` frames spread over it, split the same way.
 """
 
 from __future__ import annotations
@@ -11,9 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from seg.data.folder import ImageFolder
+from seg.data.folder import ImageFolder, VideoFrames, is_video_file
 from seg.data.voc import VOCSegmentation
 from seg.errors import SegError
+
+
+# Frames of a calibration video that guard the variant besides the calibration ones (a folder
+# gives all its other images; a clip of thousands of frames would make the guardrail slow).
+HELD_OUT_FRAMES = 32
 
 
 def is_voc_root(path: str | os.PathLike, year: str = "2007") -> bool:
@@ -36,9 +42,12 @@ def calibration_sets(path: str | os.PathLike, calib_n: int, config: dict[str, An
         except SegError:
             heldout = None  # no val split: the guardrail is recorded as skipped
         return calib, heldout
-    if not Path(path).is_dir():
-        raise SegError(f"calibration data {path} does not exist")
-    folder = ImageFolder(path)
+    if is_video_file(path):
+        folder = VideoFrames.sample(path, (calib_n if need_calib else 0) + HELD_OUT_FRAMES)
+    elif not Path(path).is_dir():
+        raise SegError(f"calibration data {path} is neither a folder nor a video file")
+    else:
+        folder = ImageFolder(path)
     if not need_calib:
         return None, folder
     return folder.split_off(calib_n)
