@@ -3,6 +3,7 @@ images, or frames spread over a video file (a camera owner has a clip before a f
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -15,7 +16,37 @@ from seg.errors import SegError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-class ImageFolder:
+def spread_indices(total: int, n: int) -> list[int]:
+    """``n`` indices spread evenly over ``range(total)`` (all of them when ``n >= total``):
+    deterministic, so the same images calibrate every time."""
+    return np.unique(np.linspace(0, total - 1, num=min(n, total)).round().astype(int)).tolist()
+
+
+class _PlainImages:
+    """What a folder and a clip share: ``items`` (paths, or encoded frames) in order, and the
+    calibration/held-out split; subclasses say how an item loads and how a subset is made."""
+
+    held_out = True
+    items: list
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _subset(self, items: list) -> "_PlainImages":
+        raise NotImplementedError
+
+    def split_off(self, n: int) -> tuple["_PlainImages", "_PlainImages"]:
+        """(``n`` items spread over the set, the others): calibration and held-out images.
+        When nothing is left over, the held-out set is the whole set (see ``held_out``)."""
+        idx = set(spread_indices(len(self), n))
+        chosen = [x for i, x in enumerate(self.items) if i in idx]
+        rest = [x for i, x in enumerate(self.items) if i not in idx]
+        heldout = self._subset(rest or self.items)
+        heldout.held_out = bool(rest)
+        return self._subset(chosen), heldout
+
+
+class ImageFolder(_PlainImages):
     """The images of a folder (sub-folders included), sorted; ``load(i)`` is ``(RGB uint8 [H,W,3], None)``,
     the same protocol as :class:`seg.data.VOCSegmentation` with no mask."""
 
@@ -29,25 +60,13 @@ class ImageFolder:
             paths = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not paths:
                 raise SegError(f"{self.root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        self.paths = paths
-
-    def __len__(self) -> int:
-        return len(self.paths)
+        self.paths = self.items = paths
 
     def load(self, index: int) -> tuple[np.ndarray, None]:
         return read_image(self.paths[index]), None
 
-    def split_off(self, n: int) -> tuple["ImageFolder", "ImageFolder"]:
-        """(``n`` images spread over the folder, the others): calibration and held-out images.
-        When nothing is left over, the held-out set is the whole folder (see ``held_out``)."""
-        idx = set(np.unique(np.linspace(0, len(self) - 1, num=min(n, len(self))).round().astype(int)).tolist())
-        chosen = [p for i, p in enumerate(self.paths) if i in idx]
-        rest = [p for i, p in enumerate(self.paths) if i not in idx]
-        heldout = ImageFolder(self.root, rest or self.paths)
-        heldout.held_out = bool(rest)
-        return ImageFolder(self.root, chosen), heldout
-
-    held_out = True
+    def _subset(self, items: list) -> "ImageFolder":
+        return ImageFolder(self.root, items)
 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -57,22 +76,15 @@ def is_video_file(path: str | os.PathLike) -> bool:
     return Path(path).is_file() and Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def _spread(total: int, n: int) -> list[int]:
-    """``n`` indices spread evenly over ``range(total)`` (all of them when ``n >= total``)."""
-    return np.unique(np.linspace(0, total - 1, num=min(n, total)).round().astype(int)).tolist()
-
-
-class VideoFrames:
+class VideoFrames(_PlainImages):
     """Frames spread evenly over a video file, kept JPEG-encoded in memory (82 frames of 1080p
-    would take ~500 MB decoded); the protocol of :class:`ImageFolder` (``load(i)`` is
-    ``(RGB uint8 [H,W,3], None)``, ``split_off``)."""
+    would take ~500 MB decoded); ``load(i)`` as :class:`ImageFolder`'s."""
 
     split = "frames"
-    held_out = True
 
     def __init__(self, path: str | os.PathLike, frames: list[bytes]):
         self.voc_dir = self.root = Path(path)
-        self.frames = frames
+        self.items = frames
 
     @classmethod
     def sample(cls, path: str | os.PathLike, n: int) -> "VideoFrames":
@@ -80,40 +92,34 @@ class VideoFrames:
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             raise SegError(f"calibration video {path} cannot be opened (not a video, or a codec OpenCV lacks)")
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        # Known length: the n frames to keep. Unknown (streams, some containers): every stride-th
+        # frame, the stride doubling whenever more than 4n pile up, thinned to n at the end.
+        keep = set(spread_indices(total, n)) if total > 0 else None
+        encoded: list[bytes] = []
+        stride = 1
         try:
-            total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            keep = set(_spread(total, n)) if total > 0 else None
-            encoded: list[bytes] = []
-            stride, i = 1, 0  # unknown length: every stride-th frame, the stride doubling as they pile up
-            while True:
+            for i in itertools.count():
                 ok, frame = cap.read()
                 if not ok:
                     break
-                if (i in keep) if keep is not None else i % stride == 0:
-                    encoded.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
-                    if keep is None and len(encoded) > 4 * n:
-                        encoded, stride = encoded[::2], stride * 2
-                i += 1
+                wanted = i in keep if keep is not None else i % stride == 0
+                if not wanted:
+                    continue
+                encoded.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
+                if keep is None and len(encoded) > 4 * n:
+                    encoded, stride = encoded[::2], stride * 2
         finally:
             cap.release()
         if not encoded:
             raise SegError(f"calibration video {path} holds no readable frame")
         if keep is None:
-            encoded = [encoded[j] for j in _spread(len(encoded), n)]
+            encoded = [encoded[j] for j in spread_indices(len(encoded), n)]
         return cls(path, encoded)
 
-    def __len__(self) -> int:
-        return len(self.frames)
-
     def load(self, index: int) -> tuple[np.ndarray, None]:
-        bgr = cv2.imdecode(np.frombuffer(self.frames[index], np.uint8), cv2.IMREAD_COLOR)
+        bgr = cv2.imdecode(np.frombuffer(self.items[index], np.uint8), cv2.IMREAD_COLOR)
         return np.ascontiguousarray(bgr[..., ::-1]), None
 
-    def split_off(self, n: int) -> tuple["VideoFrames", "VideoFrames"]:
-        """(``n`` frames spread over the clip, the others), as :meth:`ImageFolder.split_off`."""
-        idx = set(_spread(len(self), n))
-        chosen = [f for i, f in enumerate(self.frames) if i in idx]
-        rest = [f for i, f in enumerate(self.frames) if i not in idx]
-        heldout = VideoFrames(self.root, rest or self.frames)
-        heldout.held_out = bool(rest)
-        return VideoFrames(self.root, chosen), heldout
+    def _subset(self, items: list) -> "VideoFrames":
+        return VideoFrames(self.root, items)

@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from seg._io import atomic_path, writable_dir
+from seg.data.folder import spread_indices
 from seg.errors import NoCalibrationData, SegError
 from seg.metadata import E2E_INPUT_LAYOUT, E2E_OUTPUT_LAYOUT, FORMAT, check, is_e2e, read_meta, to_props
 from seg.variants.e2e import wrap_e2e
@@ -32,8 +33,7 @@ MIN_E2E_AGREEMENT = 0.999  # e2e graph vs the plain model: the issue's bar
 
 def spread(dataset, n: int) -> list[np.ndarray]:
     """``n`` RGB images spread evenly over ``dataset`` (deterministic: the same calibration every time)."""
-    idx = np.unique(np.linspace(0, len(dataset) - 1, num=min(n, len(dataset))).round().astype(int))
-    return [dataset.load(int(i))[0] for i in idx]
+    return [dataset.load(i)[0] for i in spread_indices(len(dataset), n)]
 
 
 def _fp16_session(path):
