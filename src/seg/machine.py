@@ -95,4 +95,3 @@ def installed(module: str) -> bool:
 def have_torch() -> bool:
     """Whether the training extra's torch is installed (an edge box has none)."""
     return installed("torch")
-

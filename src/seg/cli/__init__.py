@@ -56,7 +56,6 @@ def _main(
     pass
 
 
-
 def _click_exception() -> type[Exception]:
     """click's ClickException, wherever this typer keeps click (vendored as typer._click since 0.2x)."""
     try:

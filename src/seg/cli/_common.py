@@ -23,6 +23,7 @@ started = time.perf_counter()  # when this command began (reset by seg.cli.main)
 out_console = Console(markup=False)
 err = Console(stderr=True, markup=False)
 
+
 def _error(message: str) -> None:
     """``error: message`` on stderr, the prefix in bold red where the terminal shows colour."""
     err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)

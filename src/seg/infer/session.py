@@ -134,8 +134,9 @@ def _try(model: str | bytes, name: str, make_opts, fp16: bool, cache_dir: Path, 
         attempt.reason = f"cannot start: {_first_line(e)}"
         return None, attempt
     if sess.get_providers()[0] != provider:
-        missing = library_problem(name)
-        attempt.reason = "ONNX Runtime could not load it: " + (missing or "CUDA, cuDNN or TensorRT libraries missing?")
+        # its own library loaded (checked above): a library it pulls in at session time did not
+        attempt.reason = ("ONNX Runtime could not load it: the session fell back to the CPU "
+                          "(a CUDA, cuDNN or TensorRT library missing?)")
         return None, attempt
     try:
         t = time.perf_counter()
