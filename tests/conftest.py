@@ -14,6 +14,27 @@ from seg.cli import main
 
 REAL_MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "real-media"
 
+# Property tests must not fail at random: by default (CI included) hypothesis is derandomised (the
+# same examples every run) with no example database. To flush out new failures, run once with
+# random examples and many more of them:
+#   HYPOTHESIS_PROFILE=thorough SEG_EXAMPLES_SCALE=40 .venv/bin/python -m pytest -q -k "given or resize"
+EXAMPLES_SCALE = float(os.environ.get("SEG_EXAMPLES_SCALE", "1"))
+
+
+def examples(n: int) -> int:
+    """``n`` examples for a property test, scaled by SEG_EXAMPLES_SCALE."""
+    return max(1, int(n * EXAMPLES_SCALE))
+
+
+try:  # the runtime-only venv of CI has no hypothesis (its tests use none)
+    from hypothesis import settings as _settings
+
+    _settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+    _settings.register_profile("thorough", deadline=None, print_blob=True)
+    _settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:
+    pass
+
 
 @pytest.fixture(scope="session")
 def real_voc() -> Path:

@@ -22,6 +22,8 @@ from seg.infer.providers import ShapeRange, content_key, provider_options
 from seg.infer.session import create_session
 from seg.models import get_model
 
+from conftest import examples
+
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
@@ -115,7 +117,7 @@ PRESET = {"preprocess": {"resize": "shorter", "size": 520}, "imgsz": 160}
 sides = st.integers(32, 4096)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(frames=st.lists(st.tuples(sides, sides), min_size=1, max_size=5),
        meta_imgsz=st.sampled_from([(PRESET, None), (PRESET, 0), ({"imgsz": 160}, 0), ({"imgsz": 160}, None),
                                    (PRESET, 320)]))

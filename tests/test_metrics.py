@@ -12,6 +12,8 @@ from hypothesis.extra.numpy import arrays
 
 from seg.metrics import ConfusionMatrix
 
+from conftest import examples
+
 
 def reference(preds, targets, num_classes, ignore=255):
     """IoU per class from set sizes, over all batches pooled; mIoU over classes seen anywhere."""
@@ -33,7 +35,7 @@ def reference(preds, targets, num_classes, ignore=255):
     }
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     data=st.data(),
     num_classes=st.integers(2, 8),

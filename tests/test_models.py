@@ -14,6 +14,8 @@ from torch import nn
 from seg.errors import SegError
 from seg.models import MODELS, SEED_MODELS, count_parameters, get_model, model_flops, register_model
 
+from conftest import examples
+
 NAMES = ["baseline_fcn", "simple_unet", "resnet_fcn", "unet"]
 
 
@@ -58,7 +60,7 @@ def test_output_matches_input_size_at_odd_sizes(built, name, hw):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=examples(6), deadline=None)
 @given(n=st.integers(1, 3), h=st.integers(32, 90), w=st.integers(32, 90))
 def test_shape_contract_any_batch_and_size(built, name, n, h, w):
     with torch.no_grad():

@@ -22,6 +22,8 @@ from seg.infer.preprocess import input_size, resize_antialias
 from seg.models import MODELS, SEED_MODELS, get_model
 from seg.models.pretrained import PRETRAINED, published
 
+from conftest import examples
+
 LIGHT = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large")  # the two cheap enough to run often
 LRASPP = "lraspp_mobilenet_v3_large"
 
@@ -47,7 +49,7 @@ def test_forward_keeps_the_input_size_at_odd_sizes(name):
         assert model(torch.randn(2, 3, 33, 47)).shape == (2, 21, 33, 47)
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=examples(6), deadline=None)
 @given(name=st.sampled_from(LIGHT), h=st.integers(32, 120), w=st.integers(32, 120), n=st.integers(1, 2))
 def test_light_models_keep_any_size(name, h, w, n):
     model = _light(name)
@@ -139,7 +141,7 @@ def test_weights_for_a_seed_model_are_refused(cli, synth_root, tmp_path):
     assert code == 1 and "neither 'coco-voc', 'none' nor an existing file" in err
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(h=st.integers(1, 4000), w=st.integers(1, 4000))
 def test_the_preset_resizes_the_shorter_side_as_torchvision_does(h, w):
     from torchvision.transforms.v2 import functional as F
@@ -152,20 +154,34 @@ def test_the_preset_resizes_the_shorter_side_as_torchvision_does(h, w):
     assert input_size(h, w, meta, imgsz=256) == input_size(h, w, {}, imgsz=256)  # --imgsz wins
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(h=st.integers(2, 300), w=st.integers(2, 300), oh=st.integers(1, 400), ow=st.integers(1, 400),
        seed=st.integers(0, 2**16))
 def test_antialiased_resize_is_torchvisions_filter(h, w, oh, ow, seed):
-    """Within one level of torchvision's uint8 result and of its exact (float) result: the same
-    filter, rounded (a resize without antialiasing misses by tens of levels on noise)."""
+    """Within the rounding bound of the exact (float64) result, and close to torchvision's uint8
+    result: the same filter, rounded (a resize without antialiasing misses by tens of levels on noise)."""
     from torchvision.transforms.v2 import functional as F
 
     img = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
     ours = resize_antialias(img, (oh, ow)).astype(float)
     t = torch.from_numpy(img).permute(2, 0, 1)
     ref8 = F.resize(t, [oh, ow], antialias=True).permute(1, 2, 0).numpy()
-    ref = F.resize(t.float(), [oh, ow], antialias=True).permute(1, 2, 0).numpy().clip(0, 255)
-    assert ours.shape == (oh, ow, 3) and np.abs(ours - ref8).max() <= 1 and np.abs(ours - ref).max() <= 1 + 1e-3
+    # The exact result in float64: torchvision's float32 kernel is itself off by up to ~0.002 at
+    # these sizes (262x2 -> 348x4: 1.0016 from ours in float32, 1.0000000000038 in float64), which
+    # is what made a bound of 1 + 1e-3 fail on an AMD machine.
+    ref = F.resize(t.double(), [oh, ow], antialias=True).permute(1, 2, 0).numpy().clip(0, 255)
+    # The bound, from the algorithms: Pillow resizes in two separable passes, rounding to uint8
+    # after each (0.5 each; the first pass's error is carried through the second's weights, which
+    # sum to 1), with each weight in 22-bit fixed point (at most 2**-23 off, times a value <= 255,
+    # per tap; at most 2 * ceil(input / output) + 2 taps per output pixel and axis).
+    taps = sum(2 * -(-a // b) + 2 for a, b in ((h, oh), (w, ow)))
+    tol = 1 + taps * 255 * 2.0**-23 + 1e-9
+    assert ours.shape == (oh, ow, 3) and np.abs(ours - ref).max() <= tol
+    # torchvision's uint8 kernel rounds its own way (int16 weights on AVX2 CPUs): each result is
+    # within ~1 level of the exact one, so the two are within 2 (55x84 -> 154x154 on an AVX2 AMD
+    # machine: one value off by 2), and rarely off by more than 1.
+    off = np.abs(ours - ref8)
+    assert off.max() <= 2 and (off > 1).mean() < 0.01
 
 
 def test_antialiased_resize_of_a_photo_differs_from_torchvision_on_few_values(real_voc):

@@ -93,9 +93,9 @@ def test_bench_at_80_columns_cuts_no_cell(bench_args):
 
 
 def test_bench_in_a_wide_terminal_shows_every_column(bench_args):
-    code, out = run_in_terminal(*bench_args, cols=220)
+    code, out = run_in_terminal(*bench_args, cols=260)
     assert_clean(code, out)
-    for header in ("p90 ms", "p99 ms", "pixel acc", "vs torch fp32", "file MB", "weights"):
+    for header in ("p90 ms", "p99 ms", "pixel acc", "vs torch fp32", "file MB", "weights", "file"):
         assert header in out
     assert "hidden at this width" not in out
 

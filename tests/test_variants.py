@@ -19,6 +19,8 @@ from seg.metadata import read_meta
 from seg.variants import make_variant
 from seg.variants.quantize import Int8Config
 
+from conftest import examples
+
 
 @pytest.fixture(scope="module")
 def runs(trained_runs, tmp_path_factory):
@@ -128,7 +130,7 @@ def test_e2e_graph_interface(e2e):
     assert report["e2e_label_agreement"] >= 0.999
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=examples(8), deadline=None)
 @given(n=st.integers(1, 2), h=st.integers(32, 120), w=st.integers(32, 120), seed=st.integers(0, 2**16))
 def test_e2e_labels_equal_plain_argmax(e2e, n, h, w, seed):
     fp32, path, _ = e2e
@@ -209,7 +211,7 @@ def test_seg_run_with_an_e2e_model(cli, e2e, real_voc, tmp_path):
     assert read_mask(masks[0]).shape == image.shape[:2]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(k=st.sampled_from([2, 3]), cin=st.integers(1, 5), cout=st.integers(1, 5), h=st.integers(1, 9),
        w=st.integers(1, 9), bias=st.booleans(), seed=st.integers(0, 2**16))
 def test_subpixel_weights_equal_a_transposed_conv(k, cin, cout, h, w, bias, seed):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from seg.errors import SegError
+from seg.signals import held
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -92,12 +94,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
         yield tmp
-        try:
-            os.replace(tmp, path)
-        except OSError as e:
-            raise SegError(f"cannot write {path}: {e.strerror or e}") from None
+        with held():  # a signal now acts after the rename: the file is the old one or the new one
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                raise SegError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with held():
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A private temporary folder for the intermediate files of a multi-step job (int8's rewritten
+    and pre-processed graphs, a variant's candidates), removed whole on any exit: success, error,
+    Ctrl-C, SIGTERM or SIGHUP (:mod:`seg.signals` turns those into exceptions)."""
+    d = Path(tempfile.mkdtemp(prefix="seg-"))
+    try:
+        yield d
+    finally:
+        with held():
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -255,6 +255,7 @@ def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames
             "model": entry.model, "engine": r.engine, "provider": r.provider, "precision": r.precision,
             "e2e": r.e2e, "variant": r.variant, "weights": entry.weights, "size": list(size), "batch": batch,
             "params": params, "gflops": gflops, "file_mb": r.file.stat().st_size / 1e6 if r.file else None,
+            "file": r.file.name if r.file else None,
             "runs": len(ts), "latency_ms_p50": p50, "latency_ms_p90": _percentile(ts, 90),
             "latency_ms_p99": _percentile(ts, 99), "fps": batch * 1e3 / p50, "miou": acc.get("miou"),
             "pixel_acc": acc.get("pixel_acc"),

@@ -44,7 +44,7 @@ def _entry_from_file(path: Path) -> Entry:
     meta = read_meta(path)
     if "model" not in meta:
         raise SegError(f"{path} is not a seg model: no seg.* metadata (export it with `seg export`)")
-    precision = meta.get("precision", "fp32")
+    precision = "auto" if meta.get("auto") else meta.get("precision", "fp32")
     variant = (f"e2e.{precision}" if precision != "fp32" else "e2e") if is_e2e(meta) else precision
     return Entry(meta["model"], path, meta.get("weights", "?"), variants={variant: path})
 
@@ -58,7 +58,12 @@ def resolve_entries(models: list[str], runs: Path, random_init: bool, log: Calla
     Without torch, a name means its exported ``<runs>/<name>/<name>.onnx``."""
     torch_ok = have_torch() if torch_ok is None else torch_ok
     entries, skipped = [], []
+    # The same model named twice (or one file by two paths) is benched once: two identical rows
+    # could not be told apart.
+    models = list({str(Path(m).resolve()) if Path(m).is_file() else m: m for m in models}.values())
     for name in models:
+        if Path(name).is_dir():
+            raise SegError(f"--models {name} is a folder; pass .onnx files or model names")
         if name.endswith(".onnx") or Path(name).is_file():
             if not Path(name).is_file():
                 raise SegError(f"model file {name} does not exist")
@@ -132,6 +137,8 @@ def _make_variant(entry: Entry, variant: str, runs: Path, out: Path, data: Path 
     where that is not here, on ``--data``. From an .onnx file (no torch): built by seg.variants,
     calibrated and guarded on ``--data`` (a VOC root or a folder of plain images)."""
     precision, e2e = parse_variant(variant)
+    if not entry.checkpoint and data is None and precision == "int8":  # said before anything is made
+        return str(NoCalibrationData("no --data to calibrate on", option="--data DIR"))
     log(f"making {entry.model} {variant} -> {out}")
     try:
         if entry.checkpoint:
@@ -149,8 +156,6 @@ def _make_variant(entry: Entry, variant: str, runs: Path, out: Path, data: Path 
         else:
             from seg.variants import Int8Config, calibration_sets, make_variant
 
-            if data is None and precision == "int8":
-                raise NoCalibrationData("no --data to calibrate on", option="--data DIR")
             calib, heldout = (calibration_sets(data, Int8Config().calib_n, need_calib=precision == "int8")
                               if data is not None else (None, None))
             make_variant(entry.onnx_path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, log=log)

@@ -160,7 +160,21 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf's DecodeError and friends: not an ONNX file
         raise SegError(f"cannot read {path} as an ONNX model: {type(e).__name__}: {str(e).strip()[:200]}") from None
+    _check_external_data(model, path)
     return from_props({p.key: p.value for p in model.metadata_props}, str(path))
+
+
+def _check_external_data(model, path: str | os.PathLike) -> None:
+    """Weights kept in side files must lie in the model's folder: onnx and ONNX Runtime refuse
+    others too (nothing is read), but with a 60-line traceback; this says it in one line."""
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    for t in _get_all_tensors(model):
+        if uses_external_data(t):
+            loc = {e.key: e.value for e in t.external_data}.get("location", "")
+            if os.path.isabs(loc) or ".." in Path(loc).parts:
+                raise SegError(f"{path} keeps weight {t.name!r} in {loc!r}, outside the model's folder: not read "
+                               "(a model's side files must sit beside it)")
 
 
 def model_info(path: str | os.PathLike) -> dict[str, Any]:

@@ -73,8 +73,8 @@ COLUMNS = [
     Column("GFLOPs", lambda r: fmt(r["gflops"], ".1f"), right=True, drop=9),
     Column("file MB", lambda r: fmt(r["file_mb"], ".1f"), right=True, drop=8),
     Column("p50 ms", lambda r: f"{r['latency_ms_p50']:.1f}", right=True),
-    Column("p90 ms", lambda r: f"{r['latency_ms_p90']:.1f}", right=True, drop=7),
-    Column("p99 ms", lambda r: f"{r['latency_ms_p99']:.1f}", right=True, drop=4),
+    Column("p90 ms", lambda r: _tail(r, "p90", 10), right=True, drop=7),
+    Column("p99 ms", lambda r: _tail(r, "p99", 100), right=True, drop=4),
     Column("FPS", lambda r: f"{r['fps']:.1f}", right=True),
     Column("GOP/s", lambda r: fmt(r.get("gops"), ".0f"), right=True, drop=8),
     Column("% peak", lambda r: fmt(r.get("pct_peak"), ".0f", "%"), right=True),
@@ -82,7 +82,20 @@ COLUMNS = [
     Column("vs best torch", lambda r: fmt(r.get("speedup_vs_torch_best"), ".2f", "x"), right=True),
     Column("mIoU", lambda r: fmt(r["miou"], ".3f"), right=True),
     Column("pixel acc", lambda r: fmt(r["pixel_acc"], ".3f"), right=True, drop=3),
+    Column("file", lambda r: r.get("file") or "-", drop=11),
 ]
+
+# A percentile needs enough runs to mean anything: from 3 runs, "p99" is just the slowest one.
+FEW_RUNS_NOTE = "*: fewer runs than the percentile needs (10 for p90, 100 for p99): the slowest runs, not a tail"
+
+
+def _tail(r: dict[str, Any], q: str, needs: int) -> str:
+    return f"{r[f'latency_ms_{q}']:.1f}" + ("*" if r.get("runs", needs) < needs else "")
+
+
+def few_runs(rows: list[dict[str, Any]]) -> bool:
+    """Whether any row's p90 or p99 is marked as drawn from too few runs."""
+    return any(r.get("runs", 100) < 100 for r in rows)
 
 
 def _peaks(peaks: dict[str, Any] | None) -> str:

@@ -18,6 +18,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from seg.text import shown
+
 
 @dataclass(frozen=True)
 class Column:
@@ -39,7 +41,7 @@ def markdown(columns: Sequence[Column], rows: Sequence[Any]) -> str:
     """A GitHub Markdown table of every column."""
     lines = ["| " + " | ".join(c.header for c in columns) + " |",
              "|" + "|".join("---:" if c.right else "---" for c in columns) + "|"]
-    lines += ["| " + " | ".join(c.cell(r).replace("|", "\\|") for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(shown(c.cell(r)).replace("|", "\\|") for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -47,12 +49,12 @@ def _rich(columns: Sequence[Column], rows: Sequence[Any], title: str, caption: s
     """A boxed rich table, or a dense one (no vertical rules, headers one word per line) for wide data."""
     # Text, not str: a path or a class name with brackets must not be read as rich markup.
     style = dict(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True) if dense else {}
-    table = Table(title=Text(title) if title else None, caption=Text(caption) if caption else None, **style)
+    table = Table(title=Text(shown(title)) if title else None, caption=Text(shown(caption)) if caption else None, **style)
     for c in columns:
         table.add_column(c.header.replace(" ", "\n") if dense else c.header, justify="right" if c.right else "left",
                          no_wrap=c.right, overflow="fold")
     for r in rows:
-        table.add_row(*(Text(c.cell(r)) for c in columns))
+        table.add_row(*(Text(shown(c.cell(r))) for c in columns))
     return table
 
 
@@ -80,11 +82,11 @@ def fit(console: Console, columns: Sequence[Column], rows: Sequence[Any]) -> tup
 def show(console: Console, columns: Sequence[Column], rows: Sequence[Any], title: str = "", caption: str = "") -> None:
     """Print the table: fitted to the terminal, or as Markdown when ``console`` is not one."""
     if not console.is_terminal:
-        text = "\n".join(x for x in (title, markdown(columns, rows), caption) if x)
+        text = "\n".join(x for x in (shown(title), markdown(columns, rows), shown(caption)) if x)
         console.print(text, soft_wrap=True, highlight=False, markup=False)
         return
-    shown, hidden, dense = fit(console, columns, rows)
+    visible, hidden, dense = fit(console, columns, rows)
     if hidden:
         note = f"hidden at this width: {', '.join(c.header for c in hidden)} (a wider window, or pipe it, shows all)"
         caption = f"{caption}; {note}" if caption else note
-    console.print(_rich(shown, rows, title, caption, dense))
+    console.print(_rich(visible, rows, title, caption, dense))

@@ -17,7 +17,7 @@ import warnings
 
 import typer
 
-from seg import __version__
+from seg import __version__, signals
 from seg.cli import _common, bench, data, export, info, run, training
 from seg.cli._common import MODEL_NAMES, PROVIDER_CHOICES, _error, err, out_console  # noqa: F401  (re-exported)
 from seg.errors import SegError
@@ -69,13 +69,15 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every error is one line on stderr and an exit code.
 
     ``SegError`` -> ``error: ...``, exit 1; a usage error (click's) -> ``error: ...`` with the
-    command's help hint, exit 2; Ctrl-C -> ``interrupted``, exit 130.
+    command's help hint, exit 2; Ctrl-C, SIGTERM, SIGHUP -> outputs finalised, temp files removed
+    (:mod:`seg.signals`), ``interrupted`` / ``stopped by SIGTERM``, exit 130 / 143 / 129.
     """
     _common.started = time.perf_counter()
     # torch 2.11 warns about its own pytree API from inside export and deepcopy (seen on the GPU
     # machine, once per model): nothing a user can act on.
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
     click_exception = _click_exception()
+    previous = signals.install()
     try:
         # standalone_mode=False: click hands usage errors to us instead of printing a boxed panel.
         code = app(args=argv, prog_name="seg", standalone_mode=False)
@@ -83,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
         msg = str(e)
         if "Original Traceback" in msg:  # re-raised from a DataLoader worker: keep the original line
             msg = msg.rstrip().splitlines()[-1].split("SegError: ", 1)[-1]
+        if signals.received is not None:  # a signal cut a step that reported it as an error
+            err.print(signals.describe())
+            sys.exit(signals.exit_code())
         _error(msg)
         sys.exit(1)
     except click_exception as e:
@@ -90,10 +95,12 @@ def main(argv: list[str] | None = None) -> None:
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         _error(f"{e.format_message()}{hint}")
         sys.exit(getattr(e, "exit_code", 2))
-    except (KeyboardInterrupt, typer.Abort):
-        err.print("interrupted")
-        sys.exit(130)
-    if code == 130:  # Ctrl-C inside a command: click turns it into Exit(130)
-        err.print("interrupted")
+    except (KeyboardInterrupt, typer.Abort):  # click turns KeyboardInterrupt into Abort
+        err.print(signals.describe())
+        sys.exit(signals.exit_code())
+    finally:
+        signals.restore(previous)
+    if code in (129, 130, 143):  # a command that finished its outputs after a signal, then exited with its code
+        err.print(signals.describe())
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -10,23 +10,29 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from seg._io import check_output_dir, check_output_file
 from seg.errors import SegError
 from seg.metadata import MAX_SIZE, MIN_SIZE
+from seg.text import SafeConsole, shown
 
 started = time.perf_counter()  # when this command began (reset by seg.cli.main): a training time budget counts from it
 
 # No markup: paths, class names and messages are printed as they are (a "[train]" is not a tag).
-out_console = Console(markup=False)
-err = Console(stderr=True, markup=False)
+# SafeConsole: control characters in what is printed are escaped (metadata and names are untrusted).
+out_console = SafeConsole(markup=False)
+err = SafeConsole(stderr=True, markup=False)
 
 
 def _error(message: str) -> None:
     """``error: message`` on stderr, the prefix in bold red where the terminal shows colour."""
-    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", shown(message)), highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """``warning: message`` on stderr, one line (file-derived text in it escaped)."""
+    err.print(f"warning: {shown(message)}", highlight=False, soft_wrap=True)
 
 
 # ---- parse-time checks (typer callbacks): nothing runs before they pass --------------------------

@@ -12,6 +12,7 @@ from seg.cli._common import (
     _IN_DIR, MODEL_NAMES, TRAINING, _csv_list, _hw, _out_dir, _out_file, _require, err, out_console)
 from seg.metadata import MAX_SIZE, MIN_SIZE
 from seg.tables import show
+from seg.text import shown
 
 
 def bench(
@@ -48,7 +49,7 @@ def bench(
     from seg.bench import ENGINES, check_engines
     from seg.bench import bench as run_bench
     from seg.bench_entries import prepare
-    from seg.reporting import COLUMNS, write_outputs
+    from seg.reporting import COLUMNS, FEW_RUNS_NOTE, few_runs, write_outputs
 
     if plot is not None:
         _require("bench --plot", "matplotlib")
@@ -66,16 +67,19 @@ def bench(
          title=f"seg bench: {h['batch']}x3x{h['size'][0]}x{h['size'][1]}, {h['runs']} runs"
                f"{' (INTERRUPTED: partial)' if h['interrupted'] else ''}",
          caption=f"class {h.get('cpu_class', '?')}: {h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; "
-                 f"ORT {h['onnxruntime']}, torch {h.get('torch', '-')}")
+                 f"ORT {h['onnxruntime']}, torch {h.get('torch', '-')}"
+                 + (f"; {FEW_RUNS_NOTE}" if few_runs(result["rows"]) else ""))
     if h.get("provider_verdict"):  # why auto passed over a GPU provider, as seg run says it
-        out_console.print(f"ONNX Runtime on {', '.join(h['providers'])} ({'; '.join(h['provider_verdict'])})",
+        out_console.print(shown(f"ONNX Runtime on {', '.join(h['providers'])} ({'; '.join(h['provider_verdict'])})"),
                           highlight=False, soft_wrap=True)
     for sk in h.get("skipped", []):
-        out_console.print(f"{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason')}", highlight=False,
+        out_console.print(shown(f"{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason')}"), highlight=False,
                           soft_wrap=True)
     write_outputs(result, json_out, csv_out, md_out, plot)
     if h["interrupted"]:
-        raise typer.Exit(130)
+        from seg import signals
+
+        raise typer.Exit(signals.exit_code())
 
 
 def demo(

@@ -9,11 +9,12 @@ from typing import Optional
 import typer
 
 from seg._io import check_output_dir, check_output_file
-from seg.cli._common import _IN_DIR, _IN_FILE, PROVIDER_CHOICES, _choice, _imgsz, _out_dir, _positive, err, out_console
+from seg.cli._common import _IN_DIR, _IN_FILE, PROVIDER_CHOICES, _choice, _imgsz, _out_dir, _positive, err, out_console, warn
 from seg.errors import SegError
 from seg.layout import VARIANTS
 from seg.metadata import MAX_SIZE, MIN_SIZE
 from seg.tables import Column, show
+from seg.text import shown
 
 
 def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
@@ -32,10 +33,27 @@ def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
     precision, e2e = parse_variant(variant)
     p = variant_path(runs, model, precision, e2e)
     if not p.is_file():
-        how = f"seg export --model {model}" + (f" --precision {precision}" if precision != "fp32" else "") + \
-            (" --e2e" if e2e else "")
-        raise SegError(f"no exported model at {p}: export one with `{how}`, or pass --model PATH.onnx")
+        raise SegError(f"no exported model at {p}: {_export_hint(runs, model, precision, e2e)}, or pass --model PATH.onnx")
     return p
+
+
+def _export_hint(runs: Path, model: str, precision: str, e2e: bool) -> str:
+    """The command that makes the missing file on *this* install, names shell-quoted (a hint is
+    pasted into a shell): from the checkpoint with the training extra, else from the fp32 .onnx."""
+    from shlex import quote
+
+    from seg.layout import variant_path
+    from seg.machine import have_torch
+
+    opts = (f" --precision {precision}" if precision != "fp32" else "") + (" --e2e" if e2e else "")
+    if have_torch():
+        return f"export one with `seg export --model {quote(model)}{opts}`"
+    fp32 = variant_path(runs, model)
+    calib = " --calib-data CLIP_OR_FOLDER" if precision in ("int8", "auto") else ""
+    if fp32.is_file() and (precision != "fp32" or e2e):
+        return f"build it from the fp32 export with `seg export --onnx {quote(str(fp32))}{opts}{calib}`"
+    return (f"export {quote(model)} where the training extra is installed (`seg export --model {quote(model)}`) "
+            "and copy the .onnx here")
 
 
 def _existing_files(folder: Path) -> int:
@@ -77,7 +95,8 @@ def run(
     show_window: bool = typer.Option(False, "--show", help="Show a live window (needs a display; q or Esc quits). "
                                      "Without one, seg warns and runs headless."),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
-    realtime: bool = typer.Option(False, help="Drop stale frames instead of lagging (for live cameras)."),
+    realtime: bool = typer.Option(False, help="Drop stale frames instead of lagging (for live cameras); a video file is played at its own "
+                                  "frame rate, as the camera it stands in for, and frames drop only when the model falls behind."),
     timeout: float = typer.Option(10.0, callback=_positive, max=3600.0, help="Seconds a camera/stream may take to "
                                   "connect and to send each frame before seg stops waiting."),
     runs: Path = typer.Option(Path("runs"), help="Runs folder for model names and default outputs."),
@@ -112,14 +131,13 @@ def run(
         out_dir = check_output_dir(out_dir, "output folder")
     for folder_out in (out_dir, save_masks):
         if folder_out is not None and (n := _existing_files(folder_out)):
-            err.print(f"warning: {folder_out} already holds {n} files; those with the names of this run's outputs "
-                      "are replaced", highlight=False, soft_wrap=True)
+            warn(f"{folder_out} already holds {n} files; those with the names of this run's outputs are replaced")
     if show_window:
         from seg.infer.display import display_problem
 
         problem = display_problem()
         if problem:
-            err.print(f"warning: --show: {problem}; running without a window", highlight=False, soft_wrap=True)
+            warn(f"--show: {problem}; running without a window")
             show_window = False
     src = open_source(video, source, folder, images, recursive, timeout)  # cheap for files; a camera gets --timeout
     if out is None and out_video is not None and any(v % 2 for v in src.size):
@@ -133,10 +151,10 @@ def run(
         src.close()
         raise
     if out_video is not None and out_video.exists():
-        err.print(f"warning: replacing {out_video} (an earlier run's output)", highlight=False, soft_wrap=True)
+        warn(f"replacing {out_video} (an earlier run's output)")
     weights = seg.meta.get("weights", "?")
-    err.print(f"{seg.meta.get('model')} ({onnx_path}{', UNTRAINED weights' if weights == 'random-init' else ''}) "
-              f"on {seg.provider_verdict()}, model input {seg.size_rule()}", highlight=False, soft_wrap=True)
+    err.print(shown(f"{seg.meta.get('model')} ({onnx_path}{', UNTRAINED weights' if weights == 'random-init' else ''}) "
+                    f"on {seg.provider_verdict()}, model input {seg.size_rule()}"), highlight=False, soft_wrap=True)
     total = min(x for x in (src.count, max_frames) if x) if (src.count or max_frames) else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
@@ -145,15 +163,17 @@ def run(
                                legend=legend, show=show_window, max_frames=max_frames, realtime=realtime,
                                on_frame=lambda n: bar.update(task, completed=n))
     for w in summary.warnings:
-        err.print(f"warning: {w}", highlight=False, soft_wrap=True)
+        warn(w)
     show(out_console, STAGE_COLUMNS, list(summary.stage_stats().items()),
          title=f"{summary.frames} frames, {summary.fps:.1f} FPS end to end",
          caption=f"{summary.wall_s:.1f} s on {summary.provider}{', interrupted' if summary.interrupted else ''}")
     extra = [f"{summary.skipped} skipped"] if summary.skipped else []
     extra += [f"{summary.dropped} dropped (realtime)"] if summary.dropped else []
     for key, value in summary.outputs.items():
-        out_console.print(f"{key}: {value}", highlight=False, soft_wrap=True)
+        out_console.print(f"{key}: {shown(value)}", highlight=False, soft_wrap=True)
     if extra:
         out_console.print(", ".join(extra), highlight=False, soft_wrap=True)
     if summary.interrupted:
-        raise typer.Exit(130)
+        from seg import signals
+
+        raise typer.Exit(signals.exit_code())

@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from seg.classes import IGNORE_INDEX, NUM_CLASSES, voc_palette
 from seg.errors import SegError
+from seg.images import read_rgb, shown_size
 
 SPLITS = ("train", "val", "trainval", "test")
 
@@ -33,13 +34,7 @@ def find_voc_dir(root: str | os.PathLike, year: str = "2007") -> Path:
     raise SegError(f"{root} has no VOC{year} dataset: missing {root / 'VOCdevkit' / f'VOC{year}' / 'JPEGImages'}{hint}")
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB uint8 [H,W,3]; a corrupt file is a SegError naming it."""
-    try:
-        with Image.open(path) as im:
-            return np.array(im.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise SegError(f"cannot read image {path}: {e}") from None
+read_image = read_rgb  # RGB uint8 [H,W,3], EXIF orientation applied: seg.images, the one reader
 
 
 _PALETTE_LUT: dict[int, int] | None = None
@@ -132,6 +127,21 @@ class VOCSegmentation:
     def __getitem__(self, index: int):
         image, mask = self.load(index)
         return self.transforms(image, mask) if self.transforms is not None else (image, mask)
+
+    def check(self, num_classes: int = NUM_CLASSES) -> np.ndarray:
+        """Read every mask and every image's header: a bad file anywhere in the split is a SegError
+        naming it before any training step (a bad val mask used to surface after a whole epoch).
+        Returns the pixel count per class (void excluded), as :meth:`label_counts`."""
+        counts = np.zeros(num_classes, dtype=np.int64)
+        for image, mask_path in zip(self.images, self.masks):
+            m = read_mask(mask_path, num_classes)
+            size = shown_size(image)
+            if size is None:
+                raise SegError(f"cannot read image {image}: not an image file")
+            if size != m.shape:
+                raise SegError(f"mask {mask_path} is {m.shape[1]}x{m.shape[0]} but its image is {size[1]}x{size[0]}")
+            counts += np.bincount(m[m != IGNORE_INDEX], minlength=num_classes)[:num_classes]
+        return counts
 
     def label_counts(self, num_classes: int = NUM_CLASSES, indices: Sequence[int] | None = None) -> np.ndarray:
         """Pixel count per class over the split (void excluded), for class weighting."""

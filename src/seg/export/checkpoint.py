@@ -14,7 +14,7 @@ weights' name and URL), and a file is fresh while that equals the weights' ident
 from __future__ import annotations
 
 import os
-import tempfile
+from shlex import quote
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES
+from seg._io import scratch_dir
 from seg.errors import NoCalibrationData, SegError
 from seg.export.onnx import to_onnx
 from seg.metadata import file_source, is_fresh, read_meta
@@ -68,7 +69,7 @@ def resolve_weights(name: str, runs: Path, checkpoint: str | os.PathLike | None,
     ckpt = Path(checkpoint) if checkpoint is not None else runs / name / "best.pt"
     if checkpoint is None and not ckpt.exists():
         published = f", --weights {WEIGHTS_TAG} for torchvision's published weights" if name in PRETRAINED else ""
-        raise SegError(f"no checkpoint at {ckpt}: train one with `seg train --model {name} --data DIR`, "
+        raise SegError(f"no checkpoint at {ckpt}: train one with `seg train --model {quote(name)} --data DIR`, "
                        f"pass --checkpoint PATH{published}, or --random-init for untrained weights")
     model, info = load_checkpoint(ckpt, expect_model=name)
     best = info.get("best") or {}
@@ -157,7 +158,7 @@ def export_checkpoint(
             return variant(base, None)
         log(f"exporting the fp32 model first -> {base}")
         return variant(base, plain(base))
-    with tempfile.TemporaryDirectory() as d:  # a one-off checkpoint or random weights: fp32 file not kept
+    with scratch_dir() as d:  # a one-off checkpoint or random weights: fp32 file not kept
         base = Path(d) / f"{name}.onnx"
         return variant(base, plain(base))
 

@@ -3,13 +3,16 @@ threads joined by bounded queues, so end-to-end FPS approaches the model's own.
 
 OpenCV's decode/encode and ONNX Runtime's run release the GIL, so the stages truly overlap.
 With ``realtime`` (cameras) the decode queue holds one frame and a new frame replaces an
-unprocessed one: the output lags by at most one frame instead of drifting behind.
+unprocessed one: the output lags by at most one frame instead of drifting behind. A video file
+under ``realtime`` is paced at its own frame rate, as the camera it stands in for.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import random
+from signal import SIGINT
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from seg import signals
 from seg._io import atomic_path, writable_dir
 from seg.errors import SegError
 from seg.infer.masks import write_palette_png
@@ -27,6 +31,35 @@ from seg.infer.sources import Source
 
 STAGES = ("decode", "pre", "infer", "post", "encode")
 _END = object()
+
+
+class Timings:
+    """One stage's milliseconds in constant memory, for sources that never end: count, mean and
+    max exact; percentiles from a uniform sample of at most ``CAP`` values (reservoir sampling with
+    a fixed seed, so a run's report is reproducible). A list of every time grew ~300 bytes a frame."""
+
+    CAP = 4096
+
+    def __init__(self) -> None:
+        self.n, self.total, self.max = 0, 0.0, 0.0
+        self.sample: list[float] = []
+        self._rng = random.Random(0)
+
+    def add(self, ms: float) -> None:
+        self.n += 1
+        self.total += ms
+        self.max = max(self.max, ms)
+        if len(self.sample) < self.CAP:
+            self.sample.append(ms)
+        elif (j := self._rng.randrange(self.n)) < self.CAP:
+            self.sample[j] = ms
+
+    def __len__(self) -> int:
+        return self.n
+
+    def stats(self) -> dict[str, float]:
+        p50, p95 = np.percentile(self.sample, [50, 95])
+        return {"mean": self.total / self.n, "p50": float(p50), "p95": float(p95), "max": self.max, "n": self.n}
 
 
 @dataclass
@@ -40,7 +73,7 @@ class Summary:
     interrupted: bool = False
     provider: str = ""
     warnings: list[str] = field(default_factory=list)
-    ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    ms: dict[str, Timings] = field(default_factory=lambda: {s: Timings() for s in STAGES})
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -48,8 +81,7 @@ class Summary:
         return self.frames / self.wall_s if self.wall_s > 0 else 0.0
 
     def stage_stats(self) -> dict[str, dict[str, float]]:
-        return {s: {"mean": float(np.mean(v)), "p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95))}
-                for s, v in self.ms.items() if v}
+        return {s: v.stats() for s, v in self.ms.items() if v}
 
 
 def open_video_writer(path: str | os.PathLike, width: int, height: int, fps: float) -> tuple[cv2.VideoWriter, tuple[int, int]]:
@@ -108,10 +140,16 @@ def run_pipeline(
     stop = threading.Event()
     errors: list[BaseException] = []
 
+    # A video file under ``realtime`` stands in for the camera it was recorded with: its frames are
+    # released at its own frame rate, so frames drop only when the model falls behind that clock
+    # (read as fast as it decodes, a 500-frame file dropped 490).
+    pace = 1.0 / source.fps if realtime and source.is_video and not source.is_live and source.fps else None
+
     def reader() -> None:
         try:
             it = iter(source)
             n = 0
+            start = time.perf_counter()
             while not stop.is_set() and (max_frames is None or n < max_frames):
                 t = time.perf_counter()
                 try:
@@ -119,6 +157,8 @@ def run_pipeline(
                 except StopIteration:
                     break
                 item = (name, frame, (time.perf_counter() - t) * 1e3)
+                if pace is not None and (delay := start + n * pace - time.perf_counter()) > 0:
+                    stop.wait(delay)
                 if realtime:
                     try:  # replace a frame nobody has picked up yet
                         q_in.get_nowait()
@@ -167,7 +207,7 @@ def run_pipeline(
                     cv2.imshow("seg", over)
                     if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                         stop.set()
-                summary.ms["encode"].append((time.perf_counter() - t) * 1e3)
+                summary.ms["encode"].add((time.perf_counter() - t) * 1e3)
         except BaseException as e:
             errors.append(e)
             stop.set()
@@ -195,37 +235,42 @@ def run_pipeline(
                 labels = seg.postprocess(logits, frame.shape[:2])
                 t4 = time.perf_counter()
                 for stage, ms in zip(STAGES, (decode_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)):
-                    summary.ms[stage].append(ms)
+                    summary.ms[stage].add(ms)
                 q_out.put((name, frame, labels))
                 summary.frames += 1
                 if on_frame is not None:
                     on_frame(summary.frames)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP (seg.signals): finish what is written
             summary.interrupted = True
         finally:
-            stop.set()
-            while True:  # unblock a reader waiting on a full queue
-                try:
-                    q_in.get_nowait()
-                except queue.Empty:
-                    break
-            q_out.put(_END)
-            wr.join()
-            rd.join(timeout=5)
-            summary.wall_s = time.perf_counter() - t0
-            if show:
-                cv2.destroyAllWindows()
+            with signals.held(reraise=False):  # a signal now must not cut the video's finalisation
+                stop.set()
+                while True:  # unblock a reader waiting on a full queue
+                    try:
+                        q_in.get_nowait()
+                    except queue.Empty:
+                        break
+                q_out.put(_END)
+                wr.join()
+                rd.join(timeout=5)
+                summary.wall_s = time.perf_counter() - t0
+                if show:
+                    cv2.destroyAllWindows()
 
     try:
         if out_video is not None:
             with atomic_path(out_video) as tmp:
                 process(tmp)
+                summary.interrupted = summary.interrupted or signals.received is not None
                 if errors:
                     raise errors[0]
+                if summary.interrupted and not tmp.exists():  # stopped before the first frame was written
+                    raise signals.Stopped(signals.received or SIGINT)
                 _check_something_processed(summary, source, "no video written")
             summary.outputs["video"] = str(out_video)
         else:
             process(None)
+            summary.interrupted = summary.interrupted or signals.received is not None
             if errors:
                 raise errors[0]
             _check_something_processed(summary, source, "nothing written")

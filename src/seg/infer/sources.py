@@ -19,31 +19,13 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from seg.errors import SegError  # noqa: E402
+from seg.images import read_bgr, shown_size  # noqa: E402
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # we report unreadable files ourselves
 
 # How long a live source may take to connect, and to deliver each frame, before seg gives up on
 # it (OpenCV's FFmpeg default is 30 s of silence). `seg run --timeout` changes it.
 DEFAULT_TIMEOUT_S = 10.0
-
-
-def to_bgr8(img: np.ndarray) -> np.ndarray | None:
-    """Any image OpenCV reads (grey, BGRA, 16-bit, float) as BGR uint8; None if unsupported."""
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype in (np.float32, np.float64):
-        img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        return None
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    if img.ndim == 3 and img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-    if img.ndim == 3 and img.shape[2] == 3:
-        return img
-    if img.ndim == 3 and img.shape[2] == 1:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    return None
 
 
 class Source:
@@ -144,21 +126,11 @@ class ImageSource(Source):
 
     def frame_sizes(self) -> list[tuple[int, int]]:
         """Each readable image's (H, W), from its header alone (Pillow opens files lazily)."""
-        from PIL import Image
-
-        sizes = []
-        for p in self.paths:
-            try:
-                with Image.open(p) as im:
-                    sizes.append((im.height, im.width))
-            except Exception:  # unreadable: skipped with a warning when it is reached
-                continue
-        return sizes
+        return [s for s in map(shown_size, self.paths) if s is not None]  # unreadable: skipped when reached
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         for p, name in zip(self.paths, self.names):
-            img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-            frame = None if img is None else to_bgr8(img)
+            frame = read_bgr(p)
             if frame is None:
                 self.skipped += 1
                 self.skipped_paths.append(p)

@@ -179,6 +179,10 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         raise SegError(f"the {cfg.train_split} split has {len(train_ds)} images, fewer than one batch "
                        f"({cfg.batch_size} x {world} processes)")
     train_ds.transforms = TrainPreset(cfg.crop_size, cfg.scale, rotation=cfg.rotation, jitter=cfg.jitter)
+    # Every file of both splits read once, before the run folder exists: a bad mask anywhere stops
+    # the run here, not after an epoch, and leaves no empty run folder.
+    counts = train_ds.check(NUM_CLASSES)
+    val_ds.check(NUM_CLASSES)
 
     torch.manual_seed(cfg.seed)
     # Built before the run folder is made: weights that cannot be fetched or read leave nothing behind.
@@ -208,8 +212,7 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         if start_epoch >= cfg.epochs:
             raise SegError(f"{run_dir / 'last.pt'} already completed {start_epoch} epochs; raise --epochs to go on")
 
-    # Counting labels reads every mask: only when the loss needs the counts.
-    weights = class_weights(train_ds.label_counts(), cfg.class_weights) if cfg.class_weights != "none" else None
+    weights = class_weights(counts, cfg.class_weights) if cfg.class_weights != "none" else None
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device), ignore_index=IGNORE_INDEX)
     model: nn.Module = raw_model  # what trains: the DDP wrapper under torchrun (nanoGPT's model / raw_model)
     if world > 1:

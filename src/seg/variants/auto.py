@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import onnx
 
+from seg._io import atomic_path, scratch_dir
 from seg.errors import SegError
 from seg.metadata import read_meta, to_props
 from seg.variants.build import make_variant
@@ -75,7 +75,7 @@ def auto_variant(
     imgsz = imgsz or (None if meta.get("preprocess") else int(meta.get("imgsz") or 512))
     out = Path(out)
     candidates: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as d:
+    with scratch_dir() as d:
         files: dict[str, Path] = {}
         specs = [("fp32", None), ("int8", int8), ("int8, merge ops in float",
                                                    dataclasses.replace(int8, exclude_ops=MERGE_OPS))]
@@ -120,13 +120,8 @@ def auto_variant(
         model = onnx.load(str(files[chosen["name"]]))
         for k, v in to_props({"auto": record}).items():
             model.metadata_props.add(key=k, value=v)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.onnx")
-        try:
+        with atomic_path(out) as tmp:
             onnx.save(model, str(tmp), save_as_external_data=False)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
     log(f"auto: chose {chosen['name']} ({chosen['ms']:.1f} ms per frame)")
     final = read_meta(out)
     return {"model": final.get("model"), "path": str(out), "precision": final.get("precision", "fp32"), "e2e": e2e,

@@ -12,14 +12,13 @@ No PyTorch model needed: a variant is built from, and checked against, the verif
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import onnx
 
-from seg._io import atomic_path, writable_dir
+from seg._io import atomic_path, scratch_dir, writable_dir
 from seg.data.folder import spread_indices
 from seg.errors import NoCalibrationData, SegError
 from seg.metadata import E2E_INPUT_LAYOUT, E2E_OUTPUT_LAYOUT, FORMAT, check, is_e2e, read_meta, to_props
@@ -31,9 +30,23 @@ PRECISIONS = ("fp32", "fp16", "int8")
 MIN_E2E_AGREEMENT = 0.999  # e2e graph vs the plain model: the issue's bar
 
 
-def spread(dataset, n: int) -> list[np.ndarray]:
-    """``n`` RGB images spread evenly over ``dataset`` (deterministic: the same calibration every time)."""
-    return [dataset.load(i)[0] for i in spread_indices(len(dataset), n)]
+class Spread(Sequence):
+    """``n`` RGB images spread evenly over ``dataset`` (deterministic: the same calibration every
+    time), each loaded when it is used: calibration holds one photo at a time, whatever ``n``."""
+
+    def __init__(self, dataset, n: int):
+        self.dataset, self.indices = dataset, spread_indices(len(dataset), n)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self.dataset.load(self.indices[i])[0]
+
+
+spread = Spread
 
 
 def _fp16_session(path):
@@ -76,7 +89,7 @@ def make_variant(
         raise NoCalibrationData("none given")
     report: dict[str, Any] = {"model": meta.get("model"), "path": str(out), "precision": precision, "e2e": e2e}
     session = _fp16_session if precision == "fp16" else cpu_session
-    with tempfile.TemporaryDirectory() as d, atomic_path(out) as tmp:
+    with scratch_dir() as d, atomic_path(out) as tmp:
         core = Path(fp32_path)
         extra: dict[str, Any] = {"precision": precision}
         if precision != "fp32":

@@ -1,0 +1,94 @@
+"""One signal policy for every command: SIGINT (Ctrl-C), SIGTERM (``docker stop``, systemd) and
+SIGHUP (a closed terminal) all stop a command the same way.
+
+The first of them raises :class:`Stopped` (a ``KeyboardInterrupt``) in the main thread, so every
+path that already finishes cleanly on Ctrl-C does so on all three: ``seg run`` closes its video
+(playable, with the frames done so far) and prints its summary, ``seg bench`` keeps its partial
+report, and every ``with`` block that owns a temporary file (``seg._io.atomic_path``,
+``seg._io.scratch_dir``) removes it. Code that must not be cut in the middle (a rename onto a
+user's file, a temp file's removal, a video container's finalisation) runs inside :func:`held`:
+a signal arriving there is acted on when the block ends. A second signal while the first is being
+handled is ignored (SIGKILL still ends the process), so clean-up is never cut short.
+The command exits with 128 + the signal's number: 130, 143, 129.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+received: int | None = None  # the first signal of this command, if any
+_pending = False  # a signal arrived inside held() and has not been raised yet
+_depth = 0  # nesting of held()
+
+
+class Stopped(KeyboardInterrupt):
+    """A signal asked the command to stop; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _handler(signum: int, frame) -> None:
+    global received, _pending
+    if received is not None:  # already stopping: let the clean-up finish
+        os.write(2, b"\nstill finishing the outputs; SIGKILL ends seg at once\n")
+        return
+    received = signum
+    if _depth:
+        _pending = True
+        return
+    raise Stopped(signum)
+
+
+def install() -> dict[int, object]:
+    """Handle the three signals (main thread only, where Python delivers them); returns the
+    previous handlers for :func:`restore`. Resets what an earlier in-process command received."""
+    global received, _pending, _depth
+    received, _pending, _depth = None, False, 0
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for s in HANDLED:
+        previous[s] = signal.getsignal(s)
+        signal.signal(s, _handler)
+    return previous
+
+
+def restore(previous: dict[int, object]) -> None:
+    for s, h in previous.items():
+        signal.signal(s, h)  # type: ignore[arg-type]
+
+
+@contextmanager
+def held(reraise: bool = True) -> Iterator[None]:
+    """Run the block whole: a signal that arrives inside is raised when it ends (``reraise``), or
+    only recorded in :data:`received` (``reraise=False``: the caller reports it as an interruption)."""
+    global _depth, _pending
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        if _depth == 0 and _pending:
+            _pending = False
+            if reraise and received is not None:
+                raise Stopped(received)
+
+
+def exit_code() -> int:
+    """128 + the signal that stopped the command (130 for Ctrl-C when none was recorded)."""
+    return 128 + (received or signal.SIGINT)
+
+
+def describe() -> str:
+    """'interrupted' for Ctrl-C, else 'stopped by SIGTERM' (or SIGHUP)."""
+    if received in (None, signal.SIGINT):
+        return "interrupted"
+    return f"stopped by {signal.Signals(received).name}"
