@@ -25,7 +25,7 @@ def demo(minutes: float = 10.0, root: Path = Path("runs/demo"), log: Callable[[s
     (the test suite's smoke run)."""
     from seg.bench import bench
     from seg.bench_entries import prepare
-    from seg.reporting import markdown_table, write_outputs
+    from seg.reporting import write_outputs
     from seg.export import export_checkpoint
     from seg.infer import Segmenter
     from seg.infer.pipeline import run_pipeline
@@ -63,6 +63,7 @@ def demo(minutes: float = 10.0, root: Path = Path("runs/demo"), log: Callable[[s
     prepared = prepare(list(SEED_MODELS), runs, variants=("fp32", "e2e.auto"), data=data, log=log)
     result = bench(prepared, data=data, size=size, n_runs=3 if quick else 10, warmup=1)
     write_outputs(result, json_path=root / "bench.json", md_path=root / "bench.md", plot_path=root / "bench.png")
-    log(markdown_table(result))
-    log(f"outputs: checkpoints and ONNX models in {runs}/<model>/, overlay video {out_video}, bench {root}/bench.*")
+    # The table is the caller's to show (seg demo draws it as seg bench does, fitted to the terminal).
+    result["demo_outputs"] = (f"outputs: checkpoints and ONNX models in {runs}/<model>/, overlay video {out_video}, "
+                              f"bench {root}/bench.*")
     return result

@@ -44,3 +44,13 @@ class SafeConsole(Console):
 
     def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
         super().print(*(no_escapes(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 frame``, ``2 frames``, ``1 candidate``."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def article(word: str) -> str:
+    """``an int8``, ``an e2e``, ``an fp16`` (read "eff-pee"), ``a video``: the article as the word is read."""
+    return f"{'an' if word[:1].lower() in 'aeio' or word.lower().startswith(('fp', 'mp4')) else 'a'} {word}"

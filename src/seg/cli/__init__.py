@@ -11,6 +11,7 @@ one line too, with exit code 2.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import warnings
@@ -99,8 +100,11 @@ def main(argv: list[str] | None = None) -> None:
         err.print(signals.describe())
         sys.exit(signals.exit_code())
     finally:
-        signals.restore(previous)
-    if code in (129, 130, 143):  # a command that finished its outputs after a signal, then exited with its code
+        # As a process (argv None) seg is exiting: a late signal must not kill it with -15 after
+        # its work is done, so signals are ignored from here on. In-process callers get theirs back.
+        signals.restore(previous if argv is not None else {s: signal.SIG_IGN for s in previous})
+    if code in (129, 130, 143):  # typer turns KeyboardInterrupt (any signal, seg.signals) into Exit(130)
         err.print(signals.describe())
+        code = signals.exit_code()
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -49,7 +49,7 @@ def bench(
     from seg.bench import ENGINES, check_engines
     from seg.bench import bench as run_bench
     from seg.bench_entries import prepare
-    from seg.reporting import COLUMNS, FEW_RUNS_NOTE, few_runs, write_outputs
+    from seg.reporting import write_outputs
 
     if plot is not None:
         _require("bench --plot", "matplotlib")
@@ -62,6 +62,19 @@ def bench(
                            onnx="onnxruntime" in engines_used, log=lambda m: err.print(m, highlight=False, soft_wrap=True))
         result = run_bench(prepared, data=data, year=year, size=size, batch=batch, engines=engines_used, n_runs=runs_n,
                            warmup=warmup, torch_bf16=torch_bf16, on_progress=lambda m: bar.update(task, description=m))
+    show_result(result)
+    write_outputs(result, json_out, csv_out, md_out, plot)
+    if result["header"]["interrupted"]:
+        from seg import signals
+
+        raise typer.Exit(signals.exit_code())
+
+
+def show_result(result: dict) -> None:
+    """The bench table as ``seg bench`` and ``seg demo`` print it: fitted to the terminal, Markdown
+    when piped; then why providers were passed over and what was not benchmarked."""
+    from seg.reporting import COLUMNS, FEW_RUNS_NOTE, few_runs
+
     h = result["header"]
     show(out_console, COLUMNS, result["rows"],
          title=f"seg bench: {h['batch']}x3x{h['size'][0]}x{h['size'][1]}, {h['runs']} runs"
@@ -75,11 +88,6 @@ def bench(
     for sk in h.get("skipped", []):
         out_console.print(shown(f"{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason')}"), highlight=False,
                           soft_wrap=True)
-    write_outputs(result, json_out, csv_out, md_out, plot)
-    if h["interrupted"]:
-        from seg import signals
-
-        raise typer.Exit(signals.exit_code())
 
 
 def demo(
@@ -94,4 +102,6 @@ def demo(
     _require("demo", *TRAINING, "onnxscript", "matplotlib")
     from seg.demo import demo as run_demo
 
-    run_demo(minutes, root, log=lambda m: out_console.print(m, highlight=False, soft_wrap=True), quick=quick)
+    result = run_demo(minutes, root, log=lambda m: out_console.print(m, highlight=False, soft_wrap=True), quick=quick)
+    show_result(result)  # the same table as seg bench's: it fits an 80-column terminal
+    out_console.print(shown(result["demo_outputs"]), highlight=False, soft_wrap=True)

@@ -25,6 +25,7 @@ import onnx
 from seg._io import atomic_path, scratch_dir
 from seg.errors import SegError
 from seg.metadata import read_meta, to_props
+from seg.text import plural
 from seg.variants.build import make_variant
 from seg.variants.quantize import Int8Config
 
@@ -95,7 +96,7 @@ def auto_variant(
             guard = read_meta(path).get("guardrail") or {}
             candidates.append({"name": name, "passed": True, "guardrail": guard.get("label_agreement")})
         size = f"longer side {imgsz} px" if imgsz else "a 640x480 frame at the model's preset size"
-        log(f"auto: timing {len(files)} candidates on this CPU ({runs} frames each, {size})")
+        log(f"auto: timing {plural(len(files), 'candidate')} on this CPU ({plural(runs, 'frame')} each, {size})")
         times = {name: [] for name in files}
         for _ in range(3):  # interleaved rounds: a noisy machine slows them alike
             for name, path in files.items():

@@ -21,6 +21,7 @@ import onnx
 from seg._io import atomic_path, scratch_dir, writable_dir
 from seg.data.folder import spread_indices
 from seg.errors import NoCalibrationData, SegError
+from seg.text import article
 from seg.metadata import E2E_INPUT_LAYOUT, E2E_OUTPUT_LAYOUT, FORMAT, check, is_e2e, read_meta, to_props
 from seg.variants.e2e import wrap_e2e
 from seg.variants.quantize import (MAX_DROP_POINTS, MIN_AGREEMENT, Int8Config, convert_fp16, cpu_session, guardrail,
@@ -146,7 +147,7 @@ def check_plain_fp32(path: str | os.PathLike, meta: dict[str, Any]) -> dict[str,
         raise SegError(f"{path} is not a seg model: no '{FORMAT}' metadata (export it with `seg export`)")
     check(meta, str(path))
     if meta.get("precision", "fp32") != "fp32" or is_e2e(meta):
-        raise SegError(f"{path} is already a {meta.get('precision')}{' e2e' if is_e2e(meta) else ''} variant: "
+        raise SegError(f"{path} is already {article(str(meta.get('precision')))}{' e2e' if is_e2e(meta) else ''} variant: "
                        "build variants from the plain fp32 export")
     return meta
 

@@ -1,0 +1,194 @@
+"""Stopped by a service manager: SIGTERM (``docker stop``, systemd) and SIGHUP (a closed terminal)
+stop every command as Ctrl-C does (seg.signals). Each test kills a real ``seg`` process at
+several points and checks that every output is complete or absent, and no temporary file is left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from seg import signals
+
+SEG = [sys.executable, "-m", "seg.cli"]
+
+
+def temp_files(*folders: Path) -> list[Path]:
+    """Every temporary file seg could leave: `.x.tmp-PID.ext` beside outputs, seg-* scratch folders."""
+    found = []
+    for folder in folders:
+        if folder.exists():
+            found += [p for p in folder.rglob("*") if ".tmp-" in p.name or p.name.startswith("seg-")]
+    return found
+
+
+def start(args: list, tmp: Path, **kw) -> subprocess.Popen:
+    env = {**os.environ, "TMPDIR": str(tmp)}  # scratch folders land where the test can see them
+    return subprocess.Popen(SEG + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, **kw)
+
+
+def wait_for(proc: subprocess.Popen, text: str, timeout: float = 120) -> str:
+    """Read stderr until a line holding ``text`` (the command has reached that point)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"never printed {text!r}: {''.join(seen)[-2000:]}")
+
+
+# ---- the policy itself, in-process -------------------------------------------------------------
+
+def test_a_signal_inside_held_acts_when_the_block_ends():
+    previous = signals.install()
+    try:
+        order = []
+        with pytest.raises(signals.Stopped) as e:
+            with signals.held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # Python runs handlers between bytecodes: it has run by now
+                order.append("block finished")
+        assert order == ["block finished"] and e.value.signum == signal.SIGTERM
+        assert signals.exit_code() == 143 and signals.describe() == "stopped by SIGTERM"
+        os.kill(os.getpid(), signal.SIGTERM)  # a second signal while stopping is ignored
+        time.sleep(0.05)
+    finally:
+        signals.restore(previous)
+
+
+def test_hup_and_int_exit_codes():
+    previous = signals.install()
+    try:
+        with pytest.raises(KeyboardInterrupt):  # Stopped is a KeyboardInterrupt: every Ctrl-C path applies
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+        assert signals.exit_code() == 129
+    finally:
+        signals.restore(previous)
+    signals.install()
+    assert signals.exit_code() == 130 and signals.describe() == "interrupted"  # reset per command
+
+
+# ---- seg run: a playable video of the frames done, or nothing ---------------------------------
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    import torch
+
+    from seg.export import to_onnx
+    from seg.models import get_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("m") / "baseline_fcn.onnx"
+    to_onnx(get_model("baseline_fcn"), path, name="baseline_fcn", verify_shapes=None, simplify=False,
+            metadata={"weights": "random-init", "imgsz": 64})
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory) -> Path:
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("v") / "long.mp4"
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (96, 64))
+    rng = np.random.default_rng(0)
+    tiles = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(10)]
+    for i in range(1500):
+        vw.write(tiles[i % 10])
+    vw.release()
+    return path
+
+
+@pytest.mark.parametrize("sig,delay", [(signal.SIGTERM, None), (signal.SIGTERM, 0.0), (signal.SIGTERM, 0.7),
+                                       (signal.SIGTERM, 2.0), (signal.SIGHUP, 1.0)])
+def test_run_stopped_keeps_a_playable_video_or_nothing(model, long_video, tmp_path, sig, delay):
+    out = tmp_path / "out" / "o.mp4"
+    proc = start(["run", "--model", model, "--video", long_video, "--out", out, "--save-masks", tmp_path / "masks",
+                  "--provider", "cpu"], tmp_path)
+    if delay is None:
+        time.sleep(0.3)  # still importing: nothing opened yet
+    else:
+        wait_for(proc, "model input")  # the header: the loop starts now
+        time.sleep(delay)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert temp_files(tmp_path) == []
+    if delay is not None and delay >= 0.7:
+        assert out.is_file(), stderr[-2000:]
+    if out.exists():
+        cap = cv2.VideoCapture(str(out))
+        n = 0
+        while cap.read()[0]:
+            n += 1
+        masks = len(list((tmp_path / "masks").glob("*.png")))
+        assert 0 < n < 1500 and abs(masks - n) <= 1, (n, masks)  # the summary's frames, all playable
+        assert f"{signal.Signals(sig).name}" in stderr and "FPS end to end" in stdout  # the summary was printed
+    if delay is not None:
+        assert f"stopped by {signal.Signals(sig).name}" in stderr
+
+
+# ---- export and train: the previous good file stays, no temp file survives ------------------------
+
+def test_export_stopped_at_any_point_leaves_the_old_file_and_no_temp(tmp_path):
+    out = tmp_path / "m" / "baseline_fcn.onnx"
+    ok = subprocess.run(SEG + ["export", "--model", "baseline_fcn", "--random-init", "--out", str(out), "--no-verify"],
+                        capture_output=True, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert ok.returncode == 0, ok.stderr
+    good = out.read_bytes()
+    for delay in (1.5, 3.5, 5.5):
+        proc = start(["export", "--model", "baseline_fcn", "--random-init", "--out", out], tmp_path)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 143), stderr[-2000:]
+        assert "Traceback" not in stderr
+        assert temp_files(tmp_path) == [], delay
+        import onnx
+
+        onnx.checker.check_model(onnx.load(str(out)))  # the old file or a complete new one
+        if proc.returncode == 143:
+            assert out.read_bytes() == good
+
+
+def test_int8_export_stopped_leaves_no_scratch_folder(tmp_path, synth_root):
+    fp32 = tmp_path / "m" / "baseline_fcn.onnx"
+    ok = subprocess.run(SEG + ["export", "--model", "baseline_fcn", "--random-init", "--out", str(fp32), "--no-verify"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    for step in ("quantising", "guardrail"):
+        proc = start(["export", "--onnx", fp32, "--precision", "int8", "--calib-data", synth_root], tmp_path)
+        wait_for(proc, step)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 143) and "Traceback" not in stderr, stderr[-2000:]
+        assert temp_files(tmp_path) == [], step
+
+
+def test_train_stopped_keeps_a_loadable_checkpoint_and_no_temp(tmp_path, synth_root):
+    import torch
+
+    runs = tmp_path / "runs"
+    for delay in (4.0, 8.0):
+        proc = start(["train", "--model", "baseline_fcn", "--data", synth_root, "--out", runs, "--epochs", 50,
+                      "--batch-size", 4, "--crop-size", 64, "--workers", 0], tmp_path)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 143 and "Traceback" not in stderr, stderr[-2000:]
+        assert temp_files(tmp_path) == [], delay
+        for ckpt in (runs / "baseline_fcn").glob("*.pt"):
+            torch.load(ckpt, weights_only=False)  # complete
