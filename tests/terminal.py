@@ -29,8 +29,9 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
 
 
 def run_in_terminal(*args: object, cols: int = 80, rows: int = 40, timeout: float = 300, cwd: Path | None = None,
-                    env: dict[str, str] | None = None) -> tuple[int, str]:
-    """``seg ARGS`` in a pseudo-terminal of ``cols`` x ``rows``; (exit code, output without ANSI codes).
+                    env: dict[str, str] | None = None, raw: bool = False) -> tuple[int, str]:
+    """``seg ARGS`` in a pseudo-terminal of ``cols`` x ``rows``; (exit code, output without ANSI codes,
+    or with ``raw`` the bytes as the terminal received them, decoded).
 
     The size is set on the terminal itself (TIOCSWINSZ) and COLUMNS is unset, so the program
     finds it as it would in a real terminal."""
@@ -60,6 +61,8 @@ def run_in_terminal(*args: object, cols: int = 80, rows: int = 40, timeout: floa
     finally:
         os.close(master)
     code = proc.wait(timeout=30)
+    if raw:
+        return code, b"".join(chunks).decode("utf-8", "replace")
     return code, _ANSI.sub("", b"".join(chunks).decode("utf-8", "replace")).replace("\r\n", "\n")
 
 
