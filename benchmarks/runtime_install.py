@@ -1,4 +1,4 @@
-"""The edge runtime (`pip install seg`) against the full install (`pip install "seg[train]"`).
+"""The edge runtime (`pip install seg-onnx`) against the full install (`pip install "seg-onnx[train]"`).
 
     python benchmarks/runtime_install.py [--full .venv] [--runtime .venv-runtime] [--minutes 1]
 

@@ -131,7 +131,7 @@ def runtime_install_table(path: Path, r: dict) -> str:
         "| install | size on disk | packages | torch | start-up to first frame | to exit |",
         "|---|---:|---:|---|---:|---:|",
     ]
-    for k, what in (("runtime", "`pip install seg` (runtime)"), ("full", '`pip install "seg[train,dev]"` (full)')):
+    for k, what in (("runtime", "`pip install seg-onnx` (runtime)"), ("full", '`pip install "seg-onnx[train,dev]"` (full)')):
         lines.append(f"| {what} | {sz[k]['bytes'] / 1e9:.2f} GB | {sz[k]['packages']} | "
                      f"{'yes' if sz[k]['torch'] else 'no'} | {st[k]['first_frame_s']:.2f} s | {st[k]['exit_s']:.2f} s |")
     lines += ["", f"Runtime / full size: {sz['runtime']['bytes'] / sz['full']['bytes']:.1%}. `seg eval` of "
@@ -314,6 +314,26 @@ def metadata_table() -> str:
     return "\n".join(rows)
 
 
+def test_count() -> str:
+    """How many tests the README's test command runs: pytest's own count (a test checks it)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                         cwd=HERE.parent, capture_output=True, text=True).stdout
+    m = re.search(r"^(\d+) tests? collected", out, re.M)
+    if m is None:
+        sys.exit(f"pytest --collect-only gave no count: {out[-500:]}")
+    return f"{m.group(1)} tests"
+
+
+def doctor_sample() -> str:
+    """`seg doctor`, piped, on the machine that regenerates the pages (its class is in the output)."""
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "seg.cli", "doctor"], capture_output=True, text=True, cwd=HERE.parent)
+    return "```text\n$ seg doctor | cat\n" + r.stdout.rstrip() + "\n```"
+
+
 def builders() -> dict[str, Callable[[], str]]:
     """Every generated block: marker -> text."""
     out: dict[str, Callable[[], str]] = {name: (lambda f=files, m=make: render(f, m)) for name, (files, make) in TABLES.items()}
@@ -321,6 +341,8 @@ def builders() -> dict[str, Callable[[], str]]:
     out["pretrained_speed"] = pretrained_speed
     out["metadata_table"] = metadata_table
     out["demo"] = demo_table
+    out["test_count"] = test_count
+    out["doctor_sample"] = doctor_sample
     out["gpu_bench"] = lambda: "\n\n".join(bench_table(path, r) for _, path, r in load("bench.json", gpu=True))
     return out
 

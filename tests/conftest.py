@@ -100,3 +100,15 @@ def readonly_dir(tmp_path):
     set_readonly(d, True)
     yield d
     set_readonly(d, False)
+
+
+COLLECTED: dict[str, object] = {}
+
+
+def pytest_collection_finish(session) -> None:
+    """Remember how many tests this run collected, and whether it is the whole suite (no -k, -m,
+    or paths), for the test that checks the README's count."""
+    cfg = session.config
+    whole = not cfg.option.keyword and not cfg.option.markexpr and \
+        all(Path(a).resolve() == Path(__file__).parent for a in cfg.args)
+    COLLECTED.update(n=len(session.items), whole=whole)

@@ -1,4 +1,4 @@
-"""The edge runtime: `pip install seg` with no torch runs, evaluates, benches, inspects and
+"""The edge runtime: `pip install seg-onnx` with no torch runs, evaluates, benches, inspects and
 quantises models exported by the full install.
 
 Every test here is marked ``runtime`` and imports no torch itself. In the full venv the CLI runs
@@ -78,7 +78,7 @@ def test_training_commands_name_the_extra_in_one_line(args, command, missing):
     r = seg_without_torch(*args, cwd=Path(__file__).parents[1])
     assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith(f"error: seg {command} needs the training extra (") and missing in r.stderr
-    assert r.stderr.rstrip().endswith('pip install "seg[train]"')
+    assert r.stderr.rstrip().endswith('pip install "seg-onnx[train]"')
 
 
 def test_run_a_video_and_a_folder(runs, synth_root, tmp_path):
@@ -192,8 +192,8 @@ def test_bench_on_exported_files_skips_the_torch_rows(runs, synth_root, tmp_path
     assert {(row["engine"], row["variant"]) for row in result["rows"]} == {("onnxruntime", "fp32"), ("onnxruntime", "e2e")}
     assert all(row["params"] == 3_018_325 and row["gflops"] > 0 and 0 <= row["miou"] <= 1 for row in result["rows"])
     skipped = result["header"]["skipped"]
-    assert [s["variant"] for s in skipped] == ["torch"] and 'pip install "seg[train]"' in skipped[0]["reason"]
-    assert 'not benchmarked: torch is not installed' in r.stdout and '"seg[train]"' in r.stdout
+    assert [s["variant"] for s in skipped] == ["torch"] and 'pip install "seg-onnx[train]"' in skipped[0]["reason"]
+    assert 'not benchmarked: torch is not installed' in r.stdout and '"seg-onnx[train]"' in r.stdout
 
 
 def test_info_table_and_json(runs):

@@ -1,9 +1,9 @@
 """seg: semantic segmentation from PyTorch training to fast ONNX inference at the edge.
 
-Two layers of install. ``pip install seg`` is the runtime: the modules in ``RUNTIME_MODULES``
+Two layers of install. ``pip install seg-onnx`` is the runtime: the modules in ``RUNTIME_MODULES``
 import and run with onnxruntime, onnx, OpenCV, numpy, typer, rich and Pillow alone (a test
 imports each with torch made unimportable, and CI runs the runtime tests in a venv without it).
-``pip install "seg[train]"`` adds the training side: ``seg.models``, ``seg.data.transforms``,
+``pip install "seg-onnx[train]"`` adds the training side: ``seg.models``, ``seg.data.transforms``,
 ``seg.train``, ``seg.export`` (PyTorch -> ONNX) and ``seg.demo``, which import torch. A runtime
 module never imports a training one.
 """
@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from seg.errors import SegError
 
 try:
-    __version__ = version("seg")
+    __version__ = version("seg-onnx")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
@@ -25,7 +25,7 @@ RUNTIME_MODULES = (
     "seg.infer", "seg.infer.session", "seg.infer.providers", "seg.infer.preprocess", "seg.infer.segmenter", "seg.infer.sources",
     "seg.infer.pipeline", "seg.infer.overlay", "seg.infer.masks", "seg.infer.display", "seg.infer.evaluate",
     "seg.variants", "seg.variants.build", "seg.variants.quantize", "seg.variants.e2e", "seg.variants.subpixel",
-    "seg.variants.data",
+    "seg.variants.data", "seg.variants.auto", "seg.roofline", "seg.signals", "seg.text", "seg.images",
 )
 # What the training extra adds; none of it may be imported by a runtime module.
 TRAINING_PACKAGES = ("torch", "torchvision", "onnxscript", "onnxslim", "matplotlib")

@@ -28,7 +28,7 @@ from seg.metadata import read_meta
 from seg.metrics import ConfusionMatrix
 
 ENGINES = ("onnxruntime", "torch")
-NO_TORCH = 'torch is not installed (PyTorch rows need the training extra: pip install "seg[train]")'
+NO_TORCH = 'torch is not installed (PyTorch rows need the training extra: pip install "seg-onnx[train]")'
 
 
 @dataclass
@@ -78,12 +78,10 @@ def _torch_runners(entry: Entry, torch_mod, meta: dict[str, Any], bf16: bool, de
     goes to the device and the output comes back inside the timed call."""
     import copy
 
-    from seg.infer.preprocess import normalise
+    from seg.infer.preprocess import model_input
 
-    mean, std = meta["mean"], meta["std"]
-
-    def feed(f: np.ndarray):
-        return torch_mod.from_numpy(np.concatenate([normalise(im, mean, std) for im in f]))
+    def feed(f: np.ndarray):  # as the fp32 .onnx is fed: normalised, at the preset size where there is one
+        return torch_mod.from_numpy(np.concatenate([model_input(im, meta) for im in f]))
 
     net = entry.torch_model.eval().to(device)
 
@@ -132,11 +130,14 @@ def _profile(size: tuple[int, int], batch: int, dataset):
 
 
 def evaluate_engine(runner: Runner, dataset, num_classes: int = 21) -> dict:
-    """mIoU and pixel accuracy of one engine over a VOC split, at each image's own size."""
+    """mIoU and pixel accuracy of one engine over a VOC split, at each image's own size (a model with
+    a preset is fed its preset size, as ``seg run`` feeds it, and scored at the mask's, as ``seg eval``)."""
+    from seg.infer.preprocess import resize_labels
+
     cm = ConfusionMatrix(num_classes)
     for i in range(len(dataset)):
         image, mask = dataset.load(i)
-        cm.update(runner.labels(runner.run(runner.feed(image[None])))[0], mask)
+        cm.update(resize_labels(runner.labels(runner.run(runner.feed(image[None]))), mask.shape)[0], mask)
     m = cm.compute()
     return {"miou": m.miou, "pixel_acc": m.pixel_acc}
 

@@ -5,7 +5,7 @@ finds a model's fp32 export and variants under the runs folder, or builds them (
 checkpoint with :mod:`seg.export` where torch is installed; from the .onnx file with
 :mod:`seg.variants` where it is not), and says in ``skipped`` why a variant has no row.
 
-Torch is optional: without it (``pip install seg``, an edge box) the models are the exported
+Torch is optional: without it (``pip install seg-onnx``, an edge box) the models are the exported
 .onnx files (by model name under the runs folder, or given as paths), missing variants are built
 from them with :mod:`seg.variants`, and the PyTorch rows are reported as skipped.
 """
@@ -156,7 +156,7 @@ def _make_variant(entry: Entry, variant: str, runs: Path, out: Path, data: Path 
         else:
             from seg.variants import Int8Config, calibration_sets, make_variant
 
-            calib, heldout = (calibration_sets(data, Int8Config().calib_n, need_calib=precision == "int8")
+            calib, heldout = (calibration_sets(data, Int8Config().calib_n, need_calib=precision == "int8", log=log)
                               if data is not None else (None, None))
             make_variant(entry.onnx_path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, log=log)
     except SegError as e:
@@ -204,7 +204,8 @@ def default_variants(providers: list[str]) -> tuple[str, ...]:
 def pick_providers(providers: list[str] | None) -> tuple[list[str], list[str]]:
     """(providers, why the ones before in auto's order were not used): as asked, or auto's
     choice on a tiny model (a TensorRT engine of the real one is built by its runner)."""
-    from seg.infer.session import AUTO_ORDER, TRIVIAL, ShapeRange, create_session
+    from seg.infer.providers import passed_over
+    from seg.infer.session import AUTO_ORDER, ShapeRange, create_session
 
     for p in providers or ():
         if p not in AUTO_ORDER:
@@ -215,7 +216,7 @@ def pick_providers(providers: list[str] | None) -> tuple[list[str], list[str]]:
 
     attempts: list = []
     chosen = create_session(tiny_model(), "auto", shapes=ShapeRange((64, 64)), attempts=attempts)[1]
-    return [chosen], [a.verdict() for a in attempts if not a.ok and a.reason not in TRIVIAL]
+    return [chosen], passed_over(attempts)
 
 
 @dataclass

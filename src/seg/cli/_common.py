@@ -64,10 +64,19 @@ def _choice(*choices: str) -> Callable[[Optional[str]], Optional[str]]:
 PROVIDER_CHOICES = ("auto", "tensorrt", "cuda", "cpu")
 
 
-def _positive(value: Optional[float]) -> Optional[float]:
-    if value is not None and not value > 0:
-        raise typer.BadParameter(f"{value:g} is not > 0.")
-    return value
+def _positive(limit: float) -> Callable[[Optional[float]], Optional[float]]:
+    """A callback accepting 0 < value <= ``limit``: click's own range check can show only a closed
+    lower bound, so the help said ``[x<=3600.0]`` while -5 and 0 were refused; the option's help
+    names the range with :func:`_open_range`."""
+    def check(value: Optional[float]) -> Optional[float]:
+        if value is not None and not 0 < value <= limit:
+            raise typer.BadParameter(f"{value:g} is not in the range {_open_range(limit)}.")
+        return value
+    return check
+
+
+def _open_range(limit: float) -> str:
+    return f"0<x<={limit:g}"
 
 
 def _imgsz(value: Optional[int]) -> Optional[int]:
@@ -89,7 +98,7 @@ def _require(command: str, *modules: str) -> None:
     missing = [m for m in modules if not installed(m)]
     if missing:
         raise SegError(f'seg {command} needs the training extra ({", ".join(missing)} not installed): '
-                       'pip install "seg[train]"')
+                       'pip install "seg-onnx[train]"')
 
 
 TRAINING = ("torch", "torchvision")

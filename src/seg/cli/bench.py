@@ -20,7 +20,8 @@ def bench(
     data: Optional[Path] = typer.Option(None, **_IN_DIR, help="VOCdevkit root whose val split gives mIoU per engine "
                                         "(and whose train split calibrates int8 where the checkpoint's data is absent)."),
     year: str = typer.Option("2007", help="VOC year folder of --data."),
-    size: tuple[int, int] = typer.Option((256, 256), callback=_hw, help=f"Input height and width for timing ({MIN_SIZE}..{MAX_SIZE})."),
+    size: tuple[int, int] = typer.Option((256, 256), callback=_hw, metavar="H W",
+                                         help=f"Input height and width for timing, two numbers ({MIN_SIZE}..{MAX_SIZE})."),
     batch: int = typer.Option(1, min=1, max=256, help="Batch size for timing."),
     providers: Optional[str] = typer.Option(None, help="Comma-separated ONNX Runtime providers [default: the best available]."),
     engines: str = typer.Option("onnxruntime,torch", help="Comma-separated engines: onnxruntime, torch (eager fp32, the reference)."),

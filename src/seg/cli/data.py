@@ -22,7 +22,9 @@ def data_voc2007(
     mirror: Optional[str] = typer.Option(None, help="Base URL of a mirror holding the two tarballs (same md5s)."),
     keep_archives: bool = typer.Option(True, help="Keep the .tar files after extraction."),
 ) -> None:
-    """Download PASCAL VOC 2007 (trainval + test, ~870 MB), verify md5, resume, extract."""
+    """Download PASCAL VOC 2007: trainval + test, ~870 MB.
+
+    md5-checked, resumable, extracted into --root."""
     from seg.data.download import VOC2007, download_voc2007, mirrored
 
     resources = mirrored(mirror) if mirror else VOC2007
@@ -43,7 +45,9 @@ def data_synth(
                                          help="Also write a video of moving synthetic objects (.mp4 or .avi)."),
     frames: int = typer.Option(90, min=1, max=100_000, help="Frames in --video."),
 ) -> None:
-    """Generate a synthetic dataset in the VOC layout (and optionally a video)."""
+    """Generate a synthetic VOC-format dataset (and a video).
+
+    The embedded default: drawn shapes on textures, VOC's layout and palette; --video adds a clip."""
     from seg.data.synth import SynthConfig, check_video_args, generate, write_video
 
     progress = sys.stderr.isatty()

@@ -136,9 +136,9 @@ def _variant_of_onnx(path: Path, out: Optional[Path], precision: str, e2e: bool,
         raise SegError(f"output path {out} must end in .onnx")
     if calib_data is None and precision == "int8":
         raise NoCalibrationData("none given")
-    calib, heldout = (calibration_sets(calib_data, int8.calib_n, need_calib=precision in ("int8", "auto"))
-                      if calib_data is not None else (None, None))
     log = lambda m: err.print(m, highlight=False, soft_wrap=True)  # noqa: E731
+    calib, heldout = (calibration_sets(calib_data, int8.calib_n, need_calib=precision in ("int8", "auto"), log=log)
+                      if calib_data is not None else (None, None))
     if precision == "auto":
         from seg.variants.auto import auto_variant
 

@@ -14,7 +14,7 @@ from seg.tables import Column, fmt, show
 
 
 def models(
-    names: Optional[list[str]] = typer.Argument(None, help="Models to show (default: all)."),
+    names: Optional[list[str]] = typer.Argument(None, metavar="NAME", help="Models to show (default: all)."),
     size: int = typer.Option(512, min=MIN_SIZE, max=MAX_SIZE, help="Square input size at which GFLOPs are counted."),
 ) -> None:
     """List the architectures and where their weights come from.
@@ -48,7 +48,7 @@ def models(
 
 
 def info(
-    model: Path = typer.Argument(..., **_IN_FILE, help="An .onnx file."),
+    model: Path = typer.Argument(..., **_IN_FILE, metavar="MODEL.onnx", help="An .onnx file."),
     json_flag: bool = typer.Option(False, "--json", help="Print everything as JSON instead of a table."),
 ) -> None:
     """Show what an .onnx model is: classes, interface, precision.
@@ -130,7 +130,9 @@ def doctor(
     json_flag: bool = typer.Option(False, "--json", help="Print everything as JSON instead of tables."),
     runs: Path = typer.Option(Path("runs"), help="Runs folder (its trt_cache/ is where TensorRT is tried)."),
 ) -> None:
-    """Check what this machine can run: versions, CPU class, GPUs, providers.
+    """Check what this machine can run: CPU class, GPUs, providers.
+
+    Versions, the CPU class and its measured peaks, the GPUs found.
 
     Each ONNX Runtime provider (TensorRT, CUDA, CPU) is tried on a tiny model through the same
     session factory as seg run: it works (node placement and time) or the one-line reason why not.

@@ -9,12 +9,12 @@ from typing import Optional
 import typer
 
 from seg._io import check_output_dir, check_output_file
-from seg.cli._common import _IN_DIR, _IN_FILE, PROVIDER_CHOICES, _choice, _imgsz, _out_dir, _positive, err, out_console, warn
+from seg.cli._common import _IN_DIR, _IN_FILE, PROVIDER_CHOICES, _choice, _imgsz, _out_dir, _open_range, _positive, err, out_console, warn
 from seg.errors import SegError
 from seg.layout import VARIANTS
 from seg.metadata import MAX_SIZE, MIN_SIZE
 from seg.tables import Column, show
-from seg.text import shown
+from seg.text import plural, shown
 
 
 def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
@@ -56,6 +56,26 @@ def _export_hint(runs: Path, model: str, precision: str, e2e: bool) -> str:
             "and copy the .onnx here")
 
 
+def _refuse_overwriting_inputs(src, video: Optional[Path], out_video: Optional[Path], out_dir: Optional[Path],
+                               save_masks: Optional[Path]) -> None:
+    """An output that is an input is refused before any work: `--video cam.mp4 --out cam.mp4` replaced
+    the clip with a 2-frame overlay, and `--folder p --out p` overwrote the photos."""
+    if video is not None and out_video is not None and out_video.resolve() == video.resolve():
+        raise SegError(f"--out {out_video} is the input video: choose another file name")
+    paths = getattr(src, "paths", None)
+    if not paths:
+        return
+    inputs = {p.resolve() for p in paths}
+    for option, folder, suffix in (("--out", out_dir, ".jpg"), ("--save-masks", save_masks, ".png")):
+        if folder is None:
+            continue
+        if folder.resolve() in {p.parent for p in inputs}:  # outputs among the photos: the next run reads them
+            raise SegError(f"{option} {folder} is a folder of the input images: choose another folder")
+        clash = next((p for name in src.names if (p := (folder / f"{name}{suffix}").resolve()) in inputs), None)
+        if clash is not None:
+            raise SegError(f"{option} {folder} would overwrite the input {clash}: choose another folder")
+
+
 def _existing_files(folder: Path) -> int:
     return sum(1 for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
 
@@ -69,7 +89,8 @@ def run(
     video: Optional[Path] = typer.Option(None, **_IN_FILE, help="Video file to segment."),
     source: Optional[str] = typer.Option(None, help="Camera index (0), /dev/videoN, or an rtsp:// or http:// stream."),
     folder: Optional[Path] = typer.Option(None, **_IN_DIR, help="Folder of images."),
-    recursive: bool = typer.Option(False, help="With --folder: include sub-folders."),
+    recursive: bool = typer.Option(False, help="With --folder: include sub-folders; outputs are named by the path "
+                                   "below the folder, sub/x.jpg -> sub_x.jpg (overlay) and sub_x.png (mask)."),
     images: Optional[str] = typer.Option(None, help="Glob of images, e.g. 'shots/*.jpg' (quote it)."),
     provider: str = typer.Option("auto", callback=_choice(*PROVIDER_CHOICES),
                                  help="auto (TensorRT > CUDA > CPU, the first that works), tensorrt, cuda or cpu."),
@@ -81,7 +102,7 @@ def run(
     opt_level: str = typer.Option("all", callback=_choice("disable", "basic", "extended", "all"),
                                   help="ONNX Runtime graph optimisation: disable|basic|extended|all."),
     save_optimized: bool = typer.Option(False, help="CPU: keep the optimised graph in <model dir>/.ort-cache/ (or, "
-                                        "read-only there, in ~/.cache/seg) for a faster next start."),
+                                        "read-only there, in $SEG_CACHE_DIR or ~/.cache/seg/ort) for a faster next start."),
     imgsz: Optional[int] = typer.Option(None, callback=_imgsz, help=f"Longer side fed to the model (aspect kept, multiple "
                                         f"of 32), {MIN_SIZE}..{MAX_SIZE}; 0 = the frame's own size (at most {MAX_SIZE}) "
                                         "[default: the training images' size from the model's metadata, torchvision's preset "
@@ -94,11 +115,11 @@ def run(
                                               help="Also write palette PNG masks (VOC format) here."),
     show_window: bool = typer.Option(False, "--show", help="Show a live window (needs a display; q or Esc quits). "
                                      "Without one, seg warns and runs headless."),
-    max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames (or images)."),
     realtime: bool = typer.Option(False, help="Drop stale frames instead of lagging (for live cameras); a video file is played at its own "
                                   "frame rate, as the camera it stands in for, and frames drop only when the model falls behind."),
-    timeout: float = typer.Option(10.0, callback=_positive, max=3600.0, help="Seconds a camera/stream may take to "
-                                  "connect and to send each frame before seg stops waiting."),
+    timeout: float = typer.Option(10.0, callback=_positive(3600), help="Seconds a camera/stream may take to "
+                                  f"connect and to send each frame before seg stops waiting [{_open_range(3600)}]."),
     runs: Path = typer.Option(Path("runs"), help="Runs folder for model names and default outputs."),
 ) -> None:
     """Segment a video, camera or images with an .onnx model.
@@ -143,6 +164,11 @@ def run(
     if out is None and out_video is not None and any(v % 2 for v in src.size):
         out_video = out_video.with_suffix(".avi")  # OpenCV's mp4 writers crop odd sizes; its MJPEG .avi keeps them
     try:
+        _refuse_overwriting_inputs(src, video, out_video, out_dir, save_masks)
+    except BaseException:
+        src.close()
+        raise
+    try:
         seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16,
                         cache_dir=trt_cache_dir(runs), opt_level=opt_level, save_optimized=save_optimized,
                         frame_sizes=src.frame_sizes,
@@ -165,7 +191,8 @@ def run(
     for w in summary.warnings:
         warn(w)
     show(out_console, STAGE_COLUMNS, list(summary.stage_stats().items()),
-         title=f"{summary.frames} frames, {summary.fps:.1f} FPS end to end",
+         title=f"{plural(summary.frames, 'frame' if src.is_video else 'image')}, {summary.fps:.1f} "
+               f"{'FPS' if src.is_video else 'images/s'} end to end",
          caption=f"{summary.wall_s:.1f} s on {summary.provider}{', interrupted' if summary.interrupted else ''}")
     extra = [f"{summary.skipped} skipped"] if summary.skipped else []
     extra += [f"{summary.dropped} dropped (realtime)"] if summary.dropped else []

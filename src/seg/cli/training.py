@@ -10,7 +10,7 @@ import typer
 
 from seg.cli import _common
 from seg.cli._common import (
-    _IN_DIR, _IN_FILE, PROVIDER_CHOICES, TRAINING, _choice, _out_dir, _out_file, _positive, _require, err,
+    _IN_DIR, _IN_FILE, PROVIDER_CHOICES, TRAINING, _choice, _out_dir, _open_range, _out_file, _positive, _require, err,
     out_console)
 from seg.errors import SegError
 from seg.metadata import MAX_SIZE, MIN_SIZE
@@ -26,14 +26,16 @@ def train(
     val_split: str = typer.Option("val", help="Split to evaluate on after every epoch."),
     out: Path = typer.Option(Path("runs"), callback=_out_dir("runs folder"), help="Runs folder; this run writes <out>/<model>/."),
     epochs: Optional[int] = typer.Option(None, min=1, max=1_000_000, help="Epochs [default: 30, or no limit with --time-budget]."),
-    time_budget: Optional[float] = typer.Option(None, callback=_positive, max=1e6, help="Wall-clock MINUTES for the whole "
-                                                "command, start-up and evaluations included; the LR schedule anneals to fit."),
+    time_budget: Optional[float] = typer.Option(None, callback=_positive(1e6), help="Wall-clock MINUTES for the whole "
+                                                "command, start-up and evaluations included; the LR schedule anneals to "
+                                                f"fit [{_open_range(1e6)}]."),
     batch_size: int = typer.Option(8, min=2, max=4096, help="Images per batch (per process under torchrun); batch norm needs 2."),
     crop_size: Optional[int] = typer.Option(None, min=MIN_SIZE, max=MAX_SIZE, help="Training crop [default: the data's median short side, to a multiple of 32]."),
     rotation: float = typer.Option(0.0, min=0.0, max=180.0, help="Max degrees of random rotation (0: off)."),
     jitter: float = typer.Option(0.3, min=0.0, max=1.0, help="Colour-jitter strength (0: off)."),
     optimizer: str = typer.Option("adamw", help="adamw or sgd."),
-    lr: Optional[float] = typer.Option(None, callback=_positive, max=10.0, help="Peak learning rate [default: 3e-3 adamw, 1e-2 sgd]."),
+    lr: Optional[float] = typer.Option(None, callback=_positive(10), help="Peak learning rate [default: 3e-3 adamw, 1e-2 sgd; "
+                                     f"{_open_range(10)}]."),
     weight_decay: float = typer.Option(1e-4, min=0.0, max=1.0, help="Weight decay."),
     schedule: str = typer.Option("cosine", help="LR schedule after warm-up: cosine or poly."),
     warmup: float = typer.Option(0.05, min=0.0, max=0.9, help="Fraction of the run spent in linear LR warm-up."),

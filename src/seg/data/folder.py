@@ -22,6 +22,24 @@ def spread_indices(total: int, n: int) -> list[int]:
     return np.unique(np.linspace(0, total - 1, num=min(n, total)).round().astype(int)).tolist()
 
 
+def is_label_image(path: Path) -> bool:
+    """A mask, not a photo: a palette PNG (VOC, CVAT, labelme masks), or a grey PNG with at most 64
+    levels (class indices). Calibrating int8 on masks quantises for images no camera sends."""
+    if path.suffix.lower() != ".png":
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("P", "1"):  # a palette or a 1-bit PNG: class indices, a binary mask
+                return True
+            if im.mode not in ("L", "I", "I;16"):
+                return False
+            return len(np.unique(np.asarray(im))) <= 64
+    except Exception:  # unreadable: left for the reader to report
+        return False
+
+
 class _PlainImages:
     """What a folder and a clip share: ``items`` (paths, or encoded frames) in order, and the
     calibration/held-out split; subclasses say how an item loads and how a subset is made."""
@@ -51,15 +69,19 @@ class ImageFolder(_PlainImages):
     the same protocol as :class:`seg.data.VOCSegmentation` with no mask."""
 
     split = "images"
+    skipped_labels: list[Path] = []
 
     def __init__(self, root: str | os.PathLike, paths: list[Path] | None = None):
         self.voc_dir = self.root = Path(root)  # voc_dir: what reports name as the data
         if paths is None:
             if not self.root.is_dir():
                 raise SegError(f"image folder {self.root} does not exist")
-            paths = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            paths = [p for p in found if not is_label_image(p)]
+            self.skipped_labels = [p for p in found if p not in set(paths)]
             if not paths:
-                raise SegError(f"{self.root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+                what = " (only label images: pass the photos' folder)" if found else ""
+                raise SegError(f"{self.root} holds no images ({', '.join(IMAGE_SUFFIXES)}){what}")
         self.paths = self.items = paths
 
     def load(self, index: int) -> tuple[np.ndarray, None]:

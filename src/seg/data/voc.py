@@ -21,6 +21,15 @@ from seg.images import read_rgb, shown_size
 SPLITS = ("train", "val", "trainval", "test")
 
 
+def voc_years(root: str | os.PathLike) -> list[str]:
+    """The years of the VOC trees under ``root`` (a data root, a ``VOCdevkit`` folder or a ``VOC<year>``
+    folder itself), sorted: ``["2007", "2012"]``."""
+    root = Path(root)
+    cands = [*(root / "VOCdevkit").glob("VOC*"), *root.glob("VOC*"), root]
+    return sorted({p.name[3:] for p in cands if p.name.startswith("VOC") and p.name[3:].isdigit()
+                   and (p / "JPEGImages").is_dir()})
+
+
 def find_voc_dir(root: str | os.PathLike, year: str = "2007") -> Path:
     """Locate ``VOC<year>`` given a data root, a ``VOCdevkit`` folder, or the folder itself."""
     root = Path(root)
@@ -29,9 +38,10 @@ def find_voc_dir(root: str | os.PathLike, year: str = "2007") -> Path:
     for cand in (root / "VOCdevkit" / f"VOC{year}", root / f"VOC{year}", root):
         if (cand / "JPEGImages").is_dir():
             return cand
-    found = sorted(p.name for p in (root / "VOCdevkit").glob("VOC*")) if (root / "VOCdevkit").is_dir() else []
-    hint = f" (found {', '.join(found)}: pass the matching year)" if found else ""
-    raise SegError(f"{root} has no VOC{year} dataset: missing {root / 'VOCdevkit' / f'VOC{year}' / 'JPEGImages'}{hint}")
+    found = voc_years(root)
+    hint = f" (found {', '.join('VOC' + y for y in found)}: pass --year {found[-1]})" if found else ""
+    where = root / f"VOC{year}" if root.name == "VOCdevkit" else root / "VOCdevkit" / f"VOC{year}"
+    raise SegError(f"{root} has no VOC{year} dataset: missing {where / 'JPEGImages'}{hint}")
 
 
 read_image = read_rgb  # RGB uint8 [H,W,3], EXIF orientation applied: seg.images, the one reader

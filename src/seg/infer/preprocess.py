@@ -96,7 +96,13 @@ def labels_of(output: np.ndarray, meta: dict[str, Any], size: tuple[int, int] | 
     """Label maps [N,H,W] from a model's output (logits, or labels already for e2e graphs);
     with ``size`` (H, W), brought to that size by nearest neighbour (a mask's, for scoring)."""
     labels = output if is_e2e(meta) else output.argmax(1)
-    if size is None or tuple(labels.shape[1:]) == tuple(size):
+    return labels if size is None else resize_labels(labels, size)
+
+
+def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Label maps [N,h,w] brought to ``size`` (H, W) by nearest neighbour: a prediction made at a
+    model's preset size, scored against the mask at the photo's own size."""
+    if tuple(labels.shape[1:]) == tuple(size):
         return labels
     import cv2
 

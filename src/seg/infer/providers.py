@@ -25,7 +25,19 @@ CHAIN = {"tensorrt": ("tensorrt", "cuda", "cpu"), "cuda": ("cuda", "cpu"), "cpu"
 GPU = ("tensorrt", "cuda")
 NOT_IN_BUILD = "not in this onnxruntime build (the GPU build is the onnxruntime-gpu package)"
 NO_DRIVER = "no NVIDIA driver on this machine"
-TRIVIAL = (NOT_IN_BUILD, NO_DRIVER)  # reasons that need no mention outside `seg doctor`
+# A CPU-only onnxruntime needs no explanation outside `seg doctor`; a GPU build on a machine without
+# a driver does (someone installed it for a GPU): `on cpu (tensorrt, cuda: no NVIDIA driver ...)`.
+TRIVIAL = (NOT_IN_BUILD,)
+
+
+def passed_over(attempts: list["Attempt"]) -> list[str]:
+    """Why auto did not take the providers before the one it took, one clause per reason:
+    ``["tensorrt, cuda: no NVIDIA driver on this machine"]``."""
+    by_reason: dict[str, list[str]] = {}
+    for a in attempts:
+        if not a.ok and a.reason not in TRIVIAL:
+            by_reason.setdefault(a.reason, []).append(a.provider)
+    return [f"{', '.join(ps)}: {reason}" for reason, ps in by_reason.items()]
 # What to install when a provider's own library cannot load (docs/runtime.md, "GPUs", says more).
 INSTALL_HINT = {
     "tensorrt": "install TensorRT 10 (e.g. pip install 'tensorrt-cu13-libs<11') and put its library folder on LD_LIBRARY_PATH",

@@ -10,7 +10,8 @@ import numpy as np
 
 from seg.errors import SegError
 from seg.infer.preprocess import DEFAULT_IMGSZ, input_size, resize_for_model, scale_shift
-from seg.infer.session import TRIVIAL, Attempt, ShapeRange, create_session, has_nvidia_gpu
+from seg.infer.session import Attempt, ShapeRange, create_session, has_nvidia_gpu
+from seg.infer.providers import passed_over
 from seg.metadata import FORMAT, MAX_SIZE, MIN_SIZE, check, from_props, is_e2e, read_meta
 
 
@@ -99,7 +100,7 @@ class Segmenter:
     def provider_verdict(self) -> str:
         """The provider used, and why the ones before it in ``auto``'s order were not, where that
         is news (a machine with no NVIDIA driver, or a CPU-only onnxruntime, needs no explanation)."""
-        skipped = [a.verdict() for a in self.attempts if not a.ok and a.reason not in TRIVIAL]
+        skipped = passed_over(self.attempts)
         return self.provider + (f" ({'; '.join(skipped)})" if skipped else "")
 
     def input_size(self, h: int, w: int) -> tuple[int, int]:

@@ -7,7 +7,9 @@ pretrained segmentation models (``--weights``), which fetch, read and load weigh
 from __future__ import annotations
 
 import os
+import pickle
 import urllib.error
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +23,42 @@ from seg.models.checkpoint import safe_load, state_dict_mismatch
 def fetch_published(weights: Any, what: str, flag: str) -> dict[str, torch.Tensor]:
     """torchvision's published state dict for ``weights`` (a WeightsEnum member), downloaded once
     into torch's hub cache with a progress bar, its hash checked as torchvision's builders do.
-    Offline: one line naming ``flag``'s alternatives and where a copied file is found."""
+    Offline: one line naming ``flag``'s alternatives and where a copied file is found. A file already
+    in the cache (torch checks the hash of downloads only) is checked here: a partial or corrupt copy
+    is one line naming it, not an unpickling traceback."""
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urllib.parse.urlparse(weights.url).path).name
+    if cached.is_file():
+        _check_cached(cached, weights.url)
     try:
         return weights.get_state_dict(progress=True, check_hash=True)
-    except (urllib.error.URLError, OSError, RuntimeError) as e:
+    except (urllib.error.URLError, OSError, RuntimeError, pickle.UnpicklingError, EOFError) as e:
+        if cached.is_file():
+            raise SegError(f"cannot read {what} from {cached}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; "
+                           f"delete it to download it again, or replace it with a good copy of {weights.url}") from None
         raise SegError(
             f"cannot fetch {what} (offline?): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; use {flag} none for random init, "
             f"or {flag} PATH to a local copy of {weights.url} (or put {Path(weights.url).name} in "
             f"{torch.hub.get_dir()}/checkpoints/ to cache it)"
         ) from None
+
+
+def _check_cached(path: Path, url: str) -> None:
+    """The file torch's hub cache holds for ``url`` is the published one: torchvision's file names
+    carry the first hex digits of their SHA-256 (``...-d234d4ea.pth``)."""
+    import hashlib
+    import re
+
+    m = re.search(r"-([a-f0-9]{6,})\.", path.name)
+    if m is None:
+        return
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if not h.hexdigest().startswith(m.group(1)):
+        raise SegError(f"{path} is not the published file: its SHA-256 starts {h.hexdigest()[:len(m.group(1))]}, expected "
+                       f"{m.group(1)} (a partial or corrupt copy); delete it to download it again, or replace it with "
+                       f"a good copy of {url}")
 
 
 def read_state_dict(path: str | os.PathLike, what: str) -> dict[str, Any]:

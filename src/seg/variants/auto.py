@@ -13,6 +13,7 @@ refused one was not chosen, go into its metadata (``seg.auto``) and the export r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import statistics
 import time
@@ -24,6 +25,7 @@ import onnx
 
 from seg._io import atomic_path, scratch_dir
 from seg.errors import SegError
+from seg.infer.preprocess import DEFAULT_IMGSZ
 from seg.metadata import read_meta, to_props
 from seg.text import plural
 from seg.variants.build import make_variant
@@ -35,13 +37,15 @@ MERGE_OPS = ("Add", "Concat", "Resize")  # skip connections and upsampling: what
 TIE = 0.03  # candidates within 3% of the fastest are a tie (timing noise): the simplest one is kept
 
 
-def time_candidate(path: str | os.PathLike, imgsz: int | None, runs: int = 10) -> float:
-    """Median milliseconds per frame of ``seg run``'s work (Segmenter.predict) on a 4:3 frame of
-    longer side ``imgsz`` (None: a 640x480 frame at the model's own input size)."""
+def time_candidate(path: str | os.PathLike, imgsz: int | None, runs: int = 10,
+                   frame_hw: tuple[int, int] | None = None) -> float:
+    """Median milliseconds per frame of ``seg run``'s work (Segmenter.predict) on a frame of
+    ``frame_hw`` (the calibration source's: what the camera sends), else a 4:3 frame of longer side
+    ``imgsz`` (None: 640x480), fed to the model at ``imgsz`` or its own input size."""
     from seg.infer import Segmenter
 
     seg = Segmenter(path, provider="cpu", imgsz=imgsz)
-    h, w = (imgsz * 3 // 4, imgsz) if imgsz else (480, 640)
+    h, w = frame_hw or ((imgsz * 3 // 4, imgsz) if imgsz else (480, 640))
     frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
     seg.predict(frame)  # warm-up
     times = []
@@ -69,11 +73,15 @@ def auto_variant(
     ``int8``, ``max_drop``, ``min_agreement``). Frames are timed at ``imgsz`` (default: the
     model's own ``seg.imgsz``, what ``seg run`` feeds it). Without calibration data only fp32
     competes (int8 is recorded as not built, with the reason)."""
-    timer = timer or time_candidate
     int8 = build.pop("int8", None) or Int8Config()
     meta = read_meta(fp32_path)
     # torchvision's models are timed at their preset (shorter side 520) as seg run feeds them
-    imgsz = imgsz or (None if meta.get("preprocess") else int(meta.get("imgsz") or 512))
+    imgsz = imgsz or (None if meta.get("preprocess") else int(meta.get("imgsz") or DEFAULT_IMGSZ))
+    # Frames the size the calibration source's (a clip from the camera): seg run's resize from that
+    # size is part of the cost (47 ms timed on 640x480 was 71 ms in seg run on the 768x432 clip).
+    source = build.get("calib") or build.get("heldout")
+    frame_hw = tuple(source.load(0)[0].shape[:2]) if source is not None and len(source) else None
+    timer = timer or functools.partial(time_candidate, frame_hw=frame_hw)
     out = Path(out)
     candidates: list[dict[str, Any]] = []
     with scratch_dir() as d:
@@ -95,7 +103,9 @@ def auto_variant(
             files[name] = path
             guard = read_meta(path).get("guardrail") or {}
             candidates.append({"name": name, "passed": True, "guardrail": guard.get("label_agreement")})
-        size = f"longer side {imgsz} px" if imgsz else "a 640x480 frame at the model's preset size"
+        fed = f"longer side {imgsz} px" if imgsz else "the model's preset size"
+        size = (f"{frame_hw[1]}x{frame_hw[0]} frames of the calibration data" if frame_hw else
+                f"{'a 4:3 frame' if imgsz else 'a 640x480 frame'}") + f", fed at {fed}"
         log(f"auto: timing {plural(len(files), 'candidate')} on this CPU ({plural(runs, 'frame')} each, {size})")
         times = {name: [] for name in files}
         for _ in range(3):  # interleaved rounds: a noisy machine slows them alike
@@ -117,7 +127,8 @@ def auto_variant(
 
         m = machine_info()
         record = {"chosen": chosen["name"], "candidates": candidates, "imgsz": imgsz, "cpu": m["cpu"],
-                  "cpu_class": m["cpu_class"], "timed": "seg run's per-frame work, CPU provider, median"}
+                  "cpu_class": m["cpu_class"], "timed": "seg run's per-frame work, CPU provider, median",
+                  "frame": list(frame_hw) if frame_hw else None}
         model = onnx.load(str(files[chosen["name"]]))
         for k, v in to_props({"auto": record}).items():
             model.metadata_props.add(key=k, value=v)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from seg.data.folder import ImageFolder, VideoFrames, is_video_file
-from seg.data.voc import VOCSegmentation
+from seg.data.voc import VOCSegmentation, voc_years
 from seg.errors import SegError
 
 
@@ -28,19 +28,34 @@ def is_voc_root(path: str | os.PathLike, year: str = "2007") -> bool:
 
 
 def calibration_sets(path: str | os.PathLike, calib_n: int, config: dict[str, Any] | None = None,
-                     need_calib: bool = True) -> tuple[Any, Any]:
+                     need_calib: bool = True, log: Callable[[str], None] = lambda m: None) -> tuple[Any, Any]:
     """(calibration set or None, held-out set or None) from ``path`` (a VOC root or an image folder).
 
     ``config``: a training config (year and split names of a VOC root); ``need_calib=False`` for
-    fp16/e2e, which only need the held-out set."""
+    fp16/e2e, which only need the held-out set. A VOC tree is recognised whatever its year (the
+    config's year first, else the newest found): taken as a plain folder, its masks calibrated int8."""
     config = config or {}
     year = str(config.get("year", "2007"))
+    if not is_voc_root(path, year) and (years := voc_years(path)):
+        year = years[-1]
+        log(f"calibration data: the VOC{year} tree in {path}")
     if is_voc_root(path, year):
-        calib = VOCSegmentation(path, year, config.get("train_split", "train")) if need_calib else None
+        train, val = config.get("train_split", "train"), config.get("val_split", "val")
         try:
-            heldout = VOCSegmentation(path, year, config.get("val_split", "val"))
+            heldout = VOCSegmentation(path, year, val)
         except SegError:
             heldout = None  # no val split: the guardrail is recorded as skipped
+        if not need_calib:
+            return None, heldout
+        try:
+            calib = VOCSegmentation(path, year, train)
+        except SegError:
+            if heldout is None:
+                raise
+            # A tree with a val split only (a sample of VOC2012): it calibrates, and guards without
+            # being held out, as a folder with nothing left over does.
+            log(f"calibration data: no {train} split in {heldout.voc_dir}; calibrating on its {val} split")
+            calib, heldout.held_out = heldout, False
         return calib, heldout
     if is_video_file(path):
         folder = VideoFrames.sample(path, (calib_n if need_calib else 0) + HELD_OUT_FRAMES)
@@ -48,6 +63,9 @@ def calibration_sets(path: str | os.PathLike, calib_n: int, config: dict[str, An
         raise SegError(f"calibration data {path} is neither a folder nor a video file")
     else:
         folder = ImageFolder(path)
+        if folder.skipped_labels:
+            log(f"warning: skipped {len(folder.skipped_labels)} label images (palette or few-level grey PNGs, "
+                f"e.g. {folder.skipped_labels[0]}): masks are not photos")
     if not need_calib:
         return None, folder
     return folder.split_off(calib_n)
