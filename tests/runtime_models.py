@@ -24,8 +24,34 @@ def make(root: Path) -> Path:
         train(TrainConfig(model="simple_unet", data=str(data.parents[1]), out=str(runs), epochs=1, batch_size=4,
                           crop_size=64, workers=0), progress=False, log=lambda *a: None)
         export_checkpoint("simple_unet", runs=runs, verify_shapes=((1, 3, 64, 64),))
+    if not (root / "custom" / "scores.json").is_file():
+        make_custom(root / "custom")
     return runs
 
 
+def make_custom(root: Path) -> None:
+    """A model of custom classes (tests/layouts.py) trained on its images/ + masks/ copy, exported, and
+    its checkpoint's val mIoU on each of the four layouts in ``scores.json``: the runtime venv scores
+    the .onnx on the same four and must find the same numbers."""
+    import json
+
+    from layouts import write_all
+
+    from seg.export import export_checkpoint
+    from seg.train import TrainConfig, evaluate_checkpoint, train
+
+    layouts = write_all(root / "data")
+    runs = root / "runs"
+    train(TrainConfig(model="baseline_fcn", data=str(layouts["images-masks"]), out=str(runs), epochs=2, batch_size=4,
+                      crop_size=32, workers=0, amp="off"), progress=False, log=lambda *a: None)
+    export_checkpoint("baseline_fcn", runs=runs, verify_shapes=((1, 3, 48, 64),))
+    scores = {name: evaluate_checkpoint(runs / "baseline_fcn" / "best.pt", path, progress=False)[0].miou
+              for name, path in layouts.items()}
+    (root / "scores.json").write_text(json.dumps({"layouts": {k: str(v) for k, v in layouts.items()},
+                                                  "onnx": str(runs / "baseline_fcn" / "baseline_fcn.onnx"),
+                                                  "checkpoint_miou": scores}))
+
+
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))  # tests/layouts.py
     print(make(Path(sys.argv[1])))

@@ -73,7 +73,7 @@ def _torchvision_state(name: str, seed: int, aux: bool = False) -> dict[str, tor
     return net.state_dict()
 
 
-def _lively_state(name: str, seed: int, images: list) -> dict[str, torch.Tensor]:
+def _lively_state(name: str, seed: int, images: list, num_classes: int = 21) -> dict[str, torch.Tensor]:
     """Random weights whose outputs depend on the input, at a trained model's scale: with fresh
     batch-norm statistics a random torchvision model gives one constant label map (its activations
     vanish), against which any preprocessing would agree. Statistics from seg's synthetic images
@@ -83,7 +83,7 @@ def _lively_state(name: str, seed: int, images: list) -> dict[str, torch.Tensor]
     from PIL import Image
 
     torch.manual_seed(seed)
-    net = PRETRAINED[name].builder(weights=None, weights_backbone=None, num_classes=21, aux_loss=False)
+    net = PRETRAINED[name].builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = None  # a cumulative average over the batches below

@@ -181,7 +181,7 @@ def test_building_a_variant_of_a_variant_is_refused(runs, photos, tmp_path):
     shutil.copy(runs / "simple_unet" / "simple_unet.onnx", fp32)
     assert seg_without_torch("export", "--onnx", fp32, "--e2e").returncode == 0
     r = seg_without_torch("export", "--onnx", tmp_path / "m.e2e.onnx", "--precision", "int8", "--calib-data", photos)
-    assert r.returncode == 1 and "is already a fp32 e2e variant" in r.stderr
+    assert r.returncode == 1 and "is already an fp32 e2e variant" in r.stderr
 
 
 def test_bench_on_exported_files_skips_the_torch_rows(runs, synth_root, tmp_path):
@@ -224,3 +224,15 @@ def test_info_of_a_foreign_onnx_file(tmp_path):
 def test_synthetic_data_without_torch(tmp_path):
     r = seg_without_torch("data", "synth", "--root", tmp_path, "--train", 2, "--val", 1, "--size", 48)
     assert r.returncode == 0 and (tmp_path / "VOCdevkit" / "VOC2007" / "JPEGImages").is_dir(), r.stderr
+
+
+def test_custom_classes_score_the_same_in_every_layout_without_torch(runs):
+    """Issue 20's end: a model of custom classes, scored as an .onnx by the runtime alone on each of
+    the four layouts of its data, gives the checkpoint's mIoU (made by the full install)."""
+    scores = json.loads((runs.parent / "custom" / "scores.json").read_text())
+    for name, root in scores["layouts"].items():
+        r = seg_without_torch("eval", "--model", scores["onnx"], "--data", root, "--json", runs.parent / f"{name}.json")
+        assert r.returncode == 0, r.stderr[-2000:]
+        got = json.loads((runs.parent / f"{name}.json").read_text())
+        assert abs(got["miou"] - scores["checkpoint_miou"][name]) <= 1e-3, name
+        assert list(got["iou"]) == ["background", "road", "crack", "kelp"] and "kelp" in r.stdout

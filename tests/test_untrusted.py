@@ -151,7 +151,7 @@ def test_calibration_and_voc_readers_apply_it_too(portrait_photo, tmp_path):
 
     assert ImageFolder(portrait_photo).load(0)[0].shape == (120, 80, 3)
     from seg.data.synth import SynthConfig, generate
-    from seg.data.voc import VOCSegmentation, write_mask
+    from seg.data import VOCSegmentation, write_mask
 
     root = tmp_path / "voc"
     generate(root, SynthConfig(train=2, val=1, size=64, seed=1), progress=False)
@@ -275,7 +275,7 @@ def test_a_long_run_keeps_flat_memory(model):
 # ---- row 7: every split checked before the first step ---------------------------------------------
 
 def test_a_bad_val_mask_stops_training_before_any_step(cli, synth_root, tmp_path):
-    from seg.data.voc import VOCSegmentation
+    from seg.data import VOCSegmentation
 
     root = tmp_path / "data"
     shutil.copytree(synth_root, root)

@@ -1,7 +1,7 @@
 """seg: semantic segmentation from PyTorch training to fast ONNX inference at the edge.
 
 Two layers of install. ``pip install seg-onnx`` is the runtime: the modules in ``RUNTIME_MODULES``
-import and run with onnxruntime, onnx, OpenCV, numpy, typer, rich and Pillow alone (a test
+import and run with onnxruntime, onnx, OpenCV, numpy, typer, rich, Pillow, pycocotools and PyYAML alone (a test
 imports each with torch made unimportable, and CI runs the runtime tests in a venv without it).
 ``pip install "seg-onnx[train]"`` adds the training side: ``seg.models``, ``seg.data.transforms``,
 ``seg.train``, ``seg.export`` (PyTorch -> ONNX) and ``seg.demo``, which import torch. A runtime
@@ -21,7 +21,8 @@ RUNTIME_MODULES = (
     "seg", "seg.cli", "seg.cli._common", "seg.cli.data", "seg.cli.training", "seg.cli.export", "seg.cli.run",
     "seg.cli.info", "seg.cli.bench", "seg.errors", "seg._io", "seg.tables", "seg.classes", "seg.metadata", "seg.layout",
     "seg.metrics", "seg.machine", "seg.reporting", "seg.bench", "seg.bench_entries", "seg.doctor",
-    "seg.data", "seg.data.voc", "seg.data.folder", "seg.data.synth", "seg.data.download",
+    "seg.data", "seg.data.voc", "seg.data.dataset", "seg.data.layouts", "seg.data.coco", "seg.data.check",
+    "seg.data.folder", "seg.data.synth", "seg.data.download",
     "seg.infer", "seg.infer.session", "seg.infer.providers", "seg.infer.preprocess", "seg.infer.segmenter", "seg.infer.sources",
     "seg.infer.pipeline", "seg.infer.overlay", "seg.infer.masks", "seg.infer.display", "seg.infer.evaluate",
     "seg.variants", "seg.variants.build", "seg.variants.quantize", "seg.variants.e2e", "seg.variants.subpixel",

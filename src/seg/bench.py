@@ -129,11 +129,14 @@ def _profile(size: tuple[int, int], batch: int, dataset):
     return ShapeRange((-(-h // 32) * 32, -(-w // 32) * 32), (-(-size[0] // 32) * 32, -(-size[1] // 32) * 32), batch)
 
 
-def evaluate_engine(runner: Runner, dataset, num_classes: int = 21) -> dict:
-    """mIoU and pixel accuracy of one engine over a VOC split, at each image's own size (a model with
-    a preset is fed its preset size, as ``seg run`` feeds it, and scored at the mask's, as ``seg eval``)."""
+def evaluate_engine(runner: Runner, dataset, num_classes: int, class_names: list[str] | None = None) -> dict:
+    """mIoU and pixel accuracy of one engine over a labelled split, at each image's own size (a model
+    with a preset is fed its preset size, as ``seg run`` feeds it, and scored at the mask's, as ``seg eval``)."""
+    from seg.classes import check_same_classes
     from seg.infer.preprocess import resize_labels
 
+    if class_names and getattr(dataset, "classes", None) is not None:
+        check_same_classes(dataset.classes, class_names, runner.variant or "the model")
     cm = ConfusionMatrix(num_classes)
     for i in range(len(dataset)):
         image, mask = dataset.load(i)
@@ -178,9 +181,9 @@ def bench(
             skipped.append({"model": "all models", "variant": "torch", "reason": NO_TORCH})
     dataset = None
     if data is not None:
-        from seg.data import VOCSegmentation
+        from seg.data import open_dataset
 
-        dataset = VOCSegmentation(data, year, "val")
+        dataset = open_dataset(data, "val", year)  # any layout; each model is scored with its own classes
     device = _torch_device(torch_mod, providers) if torch_mod is not None else "cpu"
     if torch_mod is not None and torch_bf16 is None:
         torch_bf16 = _native_bf16(torch_mod, device)
@@ -248,7 +251,7 @@ def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames
             if on_progress:
                 on_progress(f"{entry.model} {r.engine} {r.variant} mIoU")
             try:
-                acc = evaluate_engine(r, dataset)
+                acc = evaluate_engine(r, dataset, int(meta.get("num_classes", 21)), meta.get("class_names"))
             except KeyboardInterrupt:
                 interrupted = True
         p50 = statistics.median(ts)

@@ -68,3 +68,10 @@ def trt_cache_dir(runs: str | os.PathLike) -> Path:
 def random_init_path(runs: str | os.PathLike, name: str, variant: str = "fp32") -> Path:
     """Untrained exports of ``seg bench --random-init``: ``<runs>/bench/<name>.random[.<variant>].onnx``."""
     return Path(runs) / "bench" / (f"{name}.random.onnx" if variant == "fp32" else f"{name}.random.{variant}.onnx")
+
+
+def user_cache_dir() -> Path:
+    """seg's per-user cache: ``$SEG_CACHE_DIR``, else ``$XDG_CACHE_HOME/seg``, else ``~/.cache/seg``."""
+    if os.environ.get("SEG_CACHE_DIR"):
+        return Path(os.environ["SEG_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seg"

@@ -17,7 +17,7 @@ from seg.text import shown
 
 def bench(
     models: Optional[str] = typer.Option(None, help="Comma-separated model names, or .onnx files [default: all four]."),
-    data: Optional[Path] = typer.Option(None, **_IN_DIR, help="VOCdevkit root whose val split gives mIoU per engine "
+    data: Optional[Path] = typer.Option(None, **_IN_DIR, help="A labelled set (any layout: docs/datasets.md) whose val split gives mIoU per engine "
                                         "(and whose train split calibrates int8 where the checkpoint's data is absent)."),
     year: str = typer.Option("2007", help="VOC year folder of --data."),
     size: tuple[int, int] = typer.Option((256, 256), callback=_hw, metavar="H W",

@@ -46,6 +46,9 @@ def export(
     random_init: bool = typer.Option(False, "--random-init", help="Export untrained weights (flagged in the metadata)."),
     weights: Optional[str] = typer.Option(None, help="torchvision's pretrained models, instead of a checkpoint: coco-voc "
                                           "(published weights, downloaded once), none (random init) or a local .pth."),
+    classes: Optional[str] = typer.Option(None, help="With --weights PATH: the comma-separated names of the classes "
+                                          "those weights predict, in label order (e.g. background,kelp) [default: "
+                                          "VOC's for 21-class weights]."),
     opset: Optional[int] = typer.Option(None, min=1, max=99, help="ONNX opset [default: the exporter's own, 20 with torch 2.14]."),
     verify: bool = typer.Option(True, help="Check ONNX Runtime against PyTorch at three shapes (batch 2, odd sizes)."),
     simplify: bool = typer.Option(True, help="Simplify the graph with onnxslim; kept only if parity still holds."),
@@ -58,10 +61,10 @@ def export(
     e2e: bool = typer.Option(False, "--e2e", help="End-to-end graph: uint8 BGR frames [N,H,W,3] in, uint8 labels "
                              "[N,H,W] out (normalisation and argmax inside)."),
     calib_data: Optional[Path] = typer.Option(None, exists=True, readable=True, callback=_calib_path,
-                                              help="int8: a VOCdevkit root (train split calibrates, val split guards "
-                                              "by mIoU), a folder of plain images or a video file (frames spread "
-                                              "over it calibrate, others guard by label agreement with fp32) "
-                                              "[default: the checkpoint's training data]."),
+                                              help="int8: a labelled set in any layout seg reads (its train split "
+                                              "calibrates, its val split guards by mIoU), a folder of plain images "
+                                              "or a video file (frames spread over it calibrate, others guard by "
+                                              "label agreement with fp32) [default: the checkpoint's training data]."),
     calib_n: int = typer.Option(64, min=1, max=100_000, help="int8: number of calibration images."),
     float_ops: Optional[str] = typer.Option(None, help="int8: comma-separated op types left in float, e.g. "
                                             "Add,Concat,Resize (slower, sometimes more accurate; see docs/export.md)."),
@@ -105,7 +108,7 @@ def export(
         r = export_checkpoint(name, checkpoint, out, runs=runs, random_init=random_init, opset=opset,
                               verify_shapes=DEFAULT_SHAPES if verify else None, simplify=simplify,
                               precision=precision, e2e=e2e, calib_data=calib_data, int8=int8, max_drop=max_drop,
-                              min_agreement=min_agreement, force=force, weights=weights,
+                              min_agreement=min_agreement, force=force, weights=weights, classes=_csv_list(classes),
                               log=lambda m: err.print(m, highlight=False, soft_wrap=True))
         reports.append(r)
         if precision != "fp32" or e2e:

@@ -20,10 +20,14 @@ from seg.tables import Column, fmt, show
 def train(
     model: str = typer.Option(..., "--model", "-m", help="Architecture: baseline_fcn, simple_unet, resnet_fcn, unet, or "
                               "one of torchvision's pretrained models (seg models)."),
-    data: Path = typer.Option(..., **_IN_DIR, help="VOCdevkit root: real VOC2007 (seg data voc2007) or the synthetic set (seg data synth)."),
+    data: Path = typer.Option(..., **_IN_DIR, help="A labelled set in any layout seg reads, with its own classes: VOC "
+                              "(seg data voc2007, seg data synth), CVAT, labelme, images/ + masks/, COCO "
+                              "(docs/datasets.md; seg data check DIR)."),
     year: str = typer.Option("2007", help="VOC year folder to read (VOCdevkit/VOC<year>)."),
     train_split: str = typer.Option("train", help="Split to train on."),
     val_split: str = typer.Option("val", help="Split to evaluate on after every epoch."),
+    val_fraction: float = typer.Option(0.1, min=0.01, max=0.9, help="Share held out for val where the data has no "
+                                       "val split of its own (seeded by --seed; the log says so)."),
     out: Path = typer.Option(Path("runs"), callback=_out_dir("runs folder"), help="Runs folder; this run writes <out>/<model>/."),
     epochs: Optional[int] = typer.Option(None, min=1, max=1_000_000, help="Epochs [default: 30, or no limit with --time-budget]."),
     time_budget: Optional[float] = typer.Option(None, callback=_positive(1e6), help="Wall-clock MINUTES for the whole "
@@ -62,7 +66,8 @@ def train(
     from seg.train import train as run_training
 
     cfg = TrainConfig(
-        model=model, data=str(data), year=year, train_split=train_split, val_split=val_split, out=str(out),
+        model=model, data=str(data), year=year, train_split=train_split, val_split=val_split,
+        val_fraction=val_fraction, out=str(out),
         epochs=epochs, time_budget_min=time_budget, batch_size=batch_size, crop_size=crop_size, rotation=rotation,
         jitter=jitter, optimizer=optimizer, lr=lr, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
         class_weights=class_weights, backbone_weights=backbone_weights, freeze_backbone=freeze_backbone, weights=weights,
@@ -76,7 +81,8 @@ def evaluate(
                                               "last.pt); needs the training extra."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", **_IN_FILE, help="Or an exported .onnx model: scored "
                                          "with ONNX Runtime, no torch needed."),
-    data: Path = typer.Option(..., **_IN_DIR, help="VOCdevkit root to evaluate on."),
+    data: Path = typer.Option(..., **_IN_DIR, help="Labelled set to evaluate on, in any layout seg reads (VOC, CVAT, "
+                              "labelme, images/ + masks/, COCO; docs/datasets.md)."),
     split: str = typer.Option("val", help="Split to evaluate."),
     year: str = typer.Option("2007", help="VOC year folder (VOCdevkit/VOC<year>)."),
     device: str = typer.Option("auto", help="--checkpoint: auto, cpu or cuda."),
@@ -98,7 +104,7 @@ def evaluate(
     )
 
     from seg._io import write_json
-    from seg.data import VOCSegmentation
+    from seg.data import open_dataset
 
     if (checkpoint is None) == (model is None):
         raise SegError("pass either --checkpoint FILE.pt or --model FILE.onnx")
@@ -112,7 +118,7 @@ def evaluate(
     else:
         from seg.infer.evaluate import evaluate_onnx
 
-        dataset = VOCSegmentation(data, year, split)
+        dataset = open_dataset(data, split, year)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
             task = bar.add_task("eval", total=len(dataset))

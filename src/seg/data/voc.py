@@ -1,4 +1,5 @@
-"""Reader for the PASCAL VOC segmentation layout (``VOCdevkit/VOC<year>``), real or synthetic.
+"""Files of the PASCAL VOC segmentation layout (``VOCdevkit/VOC<year>``), real or synthetic: where
+the tree is, and how its masks are read and written (the dataset over it: :mod:`seg.data.layouts`).
 
 Images come out as RGB uint8 [H,W,3], masks as uint8 [H,W] class indices with **255 kept as
 the void/ignore label** (VOC draws it along object borders; mapping it to background, as the
@@ -9,14 +10,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from seg.classes import IGNORE_INDEX, NUM_CLASSES, voc_palette
 from seg.errors import SegError
-from seg.images import read_rgb, shown_size
+from seg.images import read_rgb
 
 SPLITS = ("train", "val", "trainval", "test")
 
@@ -47,33 +47,52 @@ def find_voc_dir(root: str | os.PathLike, year: str = "2007") -> Path:
 read_image = read_rgb  # RGB uint8 [H,W,3], EXIF orientation applied: seg.images, the one reader
 
 
-_PALETTE_LUT: dict[int, int] | None = None
+_LUTS: dict[bytes, dict[int, int]] = {}
 
 
-def read_mask(path: str | os.PathLike, num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Read a VOC mask as uint8 [H,W] class indices, 255 kept as void.
+def _colour_lut(colors: np.ndarray) -> dict[int, int]:
+    """RGB key -> class index for ``colors`` (one per class), with VOC's cream void colour -> 255."""
+    key = colors.tobytes()
+    if key not in _LUTS:
+        c = colors.astype(np.int32)
+        lut = {int(k): i for i, k in reversed(list(enumerate((c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2])))}
+        v = voc_palette()[IGNORE_INDEX].astype(np.int32)
+        lut.setdefault(int((v[0] << 16) | (v[1] << 8) | v[2]), IGNORE_INDEX)
+        _LUTS[key] = lut
+    return _LUTS[key]
 
-    Palette ('P') and grey ('L') PNGs hold the indices directly; an RGB mask (as some tools
-    re-save VOC masks) is mapped back through the VOC colour map. Values outside
-    ``0..num_classes-1`` and 255 are rejected, naming the file.
+
+def read_mask(path: str | os.PathLike, num_classes: int = NUM_CLASSES, colors: np.ndarray | None = None) -> np.ndarray:
+    """Read a mask as uint8 [H,W] class indices, 255 kept as void.
+
+    Palette ('P') and grey ('L') PNGs hold the indices directly; an RGB mask (CVAT's colour masks,
+    or VOC masks re-saved by some tool) is mapped back through ``colors`` (one RGB per class: the
+    labelmap's; default VOC's colour map); a ``.npy`` (labelme) holds the indices, -1 = ignore.
+    Values outside ``0..num_classes-1`` and 255 are rejected, naming the file.
     """
-    global _PALETTE_LUT
     try:
-        with Image.open(path) as im:
-            if im.mode in ("P", "L"):
-                mask = np.array(im)
-            elif im.mode in ("RGB", "RGBA"):
-                if _PALETTE_LUT is None:
-                    pal = voc_palette().astype(np.int32)
-                    _PALETTE_LUT = {int(k): i for i, k in enumerate((pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2])}
-                rgb = np.asarray(im.convert("RGB")).astype(np.int32)
-                keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-                uniq, inv = np.unique(keys, return_inverse=True)
-                if any(int(k) not in _PALETTE_LUT for k in uniq):
-                    raise SegError(f"mask {path} is RGB with colours outside the VOC palette")
-                mask = np.array([_PALETTE_LUT[int(k)] for k in uniq], dtype=np.uint8)[inv].reshape(keys.shape)
-            else:
-                raise SegError(f"mask {path} has image mode {im.mode}; expected a palette PNG")
+        if Path(path).suffix.lower() == ".npy":
+            arr = np.load(path, allow_pickle=False)
+            if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+                raise SegError(f"mask {path} is not a 2-D array of class indices")
+            mask = np.where(arr < 0, IGNORE_INDEX, arr).clip(0, 255).astype(np.uint8)
+        else:
+            with Image.open(path) as im:
+                if im.mode in ("P", "L"):
+                    mask = np.array(im)
+                elif im.mode in ("RGB", "RGBA"):
+                    lut = _colour_lut(np.asarray(colors if colors is not None else voc_palette()[:num_classes], np.uint8))
+                    rgb = np.asarray(im.convert("RGB")).astype(np.int32)
+                    keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+                    uniq, inv = np.unique(keys, return_inverse=True)
+                    unknown = [int(k) for k in uniq if int(k) not in lut]
+                    if unknown:
+                        k = unknown[0]
+                        raise SegError(f"mask {path} is RGB with colour ({k >> 16},{(k >> 8) & 255},{k & 255}), which is "
+                                       f"no class's colour{'' if colors is not None else ' in the VOC palette'}")
+                    mask = np.array([lut[int(k)] for k in uniq], dtype=np.uint8)[inv].reshape(keys.shape)
+                else:
+                    raise SegError(f"mask {path} has image mode {im.mode}; expected a palette PNG")
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise SegError(f"cannot read mask {path}: {e}") from None
     bad = (mask >= num_classes) & (mask != IGNORE_INDEX)
@@ -87,76 +106,3 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
     im = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8), mode="P")
     im.putpalette(voc_palette().reshape(-1).tolist())
     im.save(path, optimize=False)
-
-
-class VOCSegmentation:
-    """Map-style dataset over ``VOC<year>/ImageSets/Segmentation/<split>.txt``.
-
-    ``ds[i]`` is ``(image RGB uint8 [H,W,3], mask uint8 [H,W])``, or whatever ``transforms``
-    makes of that pair. It works with ``torch.utils.data.DataLoader`` as it is.
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        year: str = "2007",
-        split: str = "train",
-        transforms: Callable[[np.ndarray, np.ndarray], object] | None = None,
-    ):
-        if split not in SPLITS:
-            raise SegError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
-        self.voc_dir = find_voc_dir(root, year)
-        self.split = split
-        self.transforms = transforms
-        list_file = self.voc_dir / "ImageSets" / "Segmentation" / f"{split}.txt"
-        if not list_file.is_file():
-            raise SegError(f"no {split} split in {self.voc_dir}: missing {list_file}")
-        mask_dir = self.voc_dir / "SegmentationClass"
-        if not mask_dir.is_dir():
-            raise SegError(f"{self.voc_dir} has no masks: missing {mask_dir}")
-        self.ids: list[str] = [ln.strip() for ln in list_file.read_text().splitlines() if ln.strip()]
-        if not self.ids:
-            raise SegError(f"the {split} split is empty: {list_file}")
-        self.images = [self.voc_dir / "JPEGImages" / f"{i}.jpg" for i in self.ids]
-        self.masks = [mask_dir / f"{i}.png" for i in self.ids]
-        missing = next((p for pair in zip(self.images, self.masks) for p in pair if not p.is_file()), None)
-        if missing is not None:
-            raise SegError(f"{list_file.name} lists a sample whose file is missing: {missing}")
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """The raw pair, without transforms."""
-        image, mask = read_image(self.images[index]), read_mask(self.masks[index])
-        if image.shape[:2] != mask.shape:
-            raise SegError(f"mask {self.masks[index]} is {mask.shape[1]}x{mask.shape[0]} but its image is "
-                           f"{image.shape[1]}x{image.shape[0]}")
-        return image, mask
-
-    def __getitem__(self, index: int):
-        image, mask = self.load(index)
-        return self.transforms(image, mask) if self.transforms is not None else (image, mask)
-
-    def check(self, num_classes: int = NUM_CLASSES) -> np.ndarray:
-        """Read every mask and every image's header: a bad file anywhere in the split is a SegError
-        naming it before any training step (a bad val mask used to surface after a whole epoch).
-        Returns the pixel count per class (void excluded), as :meth:`label_counts`."""
-        counts = np.zeros(num_classes, dtype=np.int64)
-        for image, mask_path in zip(self.images, self.masks):
-            m = read_mask(mask_path, num_classes)
-            size = shown_size(image)
-            if size is None:
-                raise SegError(f"cannot read image {image}: not an image file")
-            if size != m.shape:
-                raise SegError(f"mask {mask_path} is {m.shape[1]}x{m.shape[0]} but its image is {size[1]}x{size[0]}")
-            counts += np.bincount(m[m != IGNORE_INDEX], minlength=num_classes)[:num_classes]
-        return counts
-
-    def label_counts(self, num_classes: int = NUM_CLASSES, indices: Sequence[int] | None = None) -> np.ndarray:
-        """Pixel count per class over the split (void excluded), for class weighting."""
-        counts = np.zeros(num_classes, dtype=np.int64)
-        for i in range(len(self)) if indices is None else indices:
-            m = read_mask(self.masks[i], num_classes)
-            counts += np.bincount(m[m != IGNORE_INDEX], minlength=num_classes)[:num_classes]
-        return counts

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES
+from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, ClassList
 from seg._io import scratch_dir
 from seg.errors import NoCalibrationData, SegError
 from seg.export.onnx import to_onnx
@@ -41,12 +41,32 @@ class Weights:
     reusable: bool  # the runs folder's own weights: the default fp32 file is reused while fresh
 
 
+def weights_classes(name: str, weights: str | os.PathLike, classes: list[str] | None) -> ClassList:
+    """The classes of a torchvision model's ``--weights``: as many as the weights predict, named by
+    ``classes`` (``--classes a,b``), VOC's when they predict 21 and none are given."""
+    from seg.models.pretrained import classes_in
+
+    n = classes_in(name, weights)
+    if classes:
+        if len(classes) != n:
+            raise SegError(f"--classes names {len(classes)} classes ({', '.join(classes)}) but weights {weights} "
+                           f"predict {n}")
+        return ClassList(classes, None, "--classes")
+    if n == len(VOC_CLASSES):
+        return ClassList.voc()
+    raise SegError(f"weights {weights} predict {n} classes: name them with --classes a,b,... ({n} names)")
+
+
 def resolve_weights(name: str, runs: Path, checkpoint: str | os.PathLike | None, random_init: bool,
-                    weights: str | os.PathLike | None) -> Weights:
+                    weights: str | os.PathLike | None, classes: list[str] | None = None) -> Weights:
     """The weights an export of ``name`` starts from: ``--weights`` (torchvision's models),
-    ``--random-init``, ``--checkpoint``, or the runs folder's ``<name>/best.pt``."""
+    ``--random-init``, ``--checkpoint``, or the runs folder's ``<name>/best.pt``. ``classes``
+    names the classes of a local weights file (``--classes``)."""
     from seg.models import get_model, load_checkpoint
     from seg.models.pretrained import PRETRAINED, WEIGHTS_TAG, export_meta
+
+    if classes is not None and (weights is None or str(weights) in (WEIGHTS_TAG, "none")):
+        raise SegError("--classes names the classes of a local --weights file; a checkpoint carries its own")
 
     if weights is not None and (checkpoint is not None or random_init):
         raise SegError("--weights excludes --checkpoint and --random-init")
@@ -64,8 +84,10 @@ def resolve_weights(name: str, runs: Path, checkpoint: str | os.PathLike | None,
         meta = export_meta(name, weights)  # one line for a model without published weights, or a missing file
         source = {"weights": WEIGHTS_TAG, "url": meta["pretrained"]["url"]} if str(weights) == WEIGHTS_TAG \
             else meta["pretrained"]  # a local file: its identity, as export_meta recorded it
+        cl = weights_classes(name, weights, classes) if str(weights) != WEIGHTS_TAG else ClassList.voc()
+        meta.update(num_classes=len(cl), class_names=list(cl.names), palette=cl.palette)
         # built only when needed, so that a data error comes before a download
-        return Weights(lambda: get_model(name, weights=weights), meta, source, {}, reusable=True)
+        return Weights(lambda: get_model(name, num_classes=len(cl), weights=weights), meta, source, {}, reusable=True)
     ckpt = Path(checkpoint) if checkpoint is not None else runs / name / "best.pt"
     if checkpoint is None and not ckpt.exists():
         published = f", --weights {WEIGHTS_TAG} for torchvision's published weights" if name in PRETRAINED else ""
@@ -76,6 +98,7 @@ def resolve_weights(name: str, runs: Path, checkpoint: str | os.PathLike | None,
     meta = {
         "weights": "checkpoint", "checkpoint": f"{ckpt} (epoch {info.get('epoch')})",
         "num_classes": info["num_classes"], "class_names": info.get("class_names") or list(VOC_CLASSES),
+        "palette": info.get("palette") or ClassList(info.get("class_names") or VOC_CLASSES).palette,
         "mean": info.get("mean") or list(IMAGENET_MEAN), "std": info.get("std") or list(IMAGENET_STD),
         "val_metrics": {k: best[k] for k in ("epoch", "val_miou", "val_pixel_acc", "val_mean_class_acc") if k in best},
         "imgsz": info.get("image_size"),  # seg run's default input size (None for older checkpoints)
@@ -99,6 +122,7 @@ def export_checkpoint(
     min_agreement: float | None = None,
     force: bool = False,
     weights: str | os.PathLike | None = None,
+    classes: list[str] | None = None,
     log: Callable[[str], None] = lambda m: None,
     **export_options: Any,
 ) -> dict[str, Any]:
@@ -127,7 +151,7 @@ def export_checkpoint(
     out = Path(out) if out is not None else variant_path(runs, name, precision, e2e)
     if out.suffix != ".onnx":
         raise SegError(f"output path {out} must end in .onnx")
-    w = resolve_weights(name, runs, checkpoint, random_init, weights)
+    w = resolve_weights(name, runs, checkpoint, random_init, weights, classes)
 
     def plain(dest: Path) -> dict[str, Any]:
         _warn_if_replacing_other_weights(dest, w.meta["weights"], log)

@@ -23,7 +23,7 @@ from torch import nn
 
 from seg import __version__
 from seg._io import atomic_path, writable_dir
-from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, voc_palette
+from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, ClassList
 from seg.errors import SegError
 from seg.infer.session import PROVIDERS, create_session
 from seg.metadata import FORMAT, INPUT_LAYOUT, INPUT_NAME, OUTPUT_LAYOUT, OUTPUT_NAME, to_props
@@ -201,9 +201,10 @@ def to_onnx(
     writable_dir(path.parent, "output folder")
     t0 = time.perf_counter()
     proto = export_proto(model, opset)
+    names = list((metadata or {}).get("class_names") or VOC_CLASSES)  # the model's classes: its data's
     meta = {
-        "format": FORMAT, "model": name, "num_classes": len(VOC_CLASSES), "class_names": list(VOC_CLASSES),
-        "palette": voc_palette()[: len(VOC_CLASSES)].tolist(), "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+        "format": FORMAT, "model": name, "num_classes": len(names), "class_names": names,
+        "palette": ClassList(names).palette, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
         "input": INPUT_LAYOUT, "output": OUTPUT_LAYOUT, "version": __version__, "torch": str(torch.__version__),
         "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
         **_size_meta(model, name),

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from seg.infer.preprocess import labels_of, model_input
 from seg.infer.session import create_session
+from seg.classes import check_same_classes
 from seg.metadata import check, from_props
 from seg.metrics import ConfusionMatrix, Metrics
 
@@ -21,6 +22,8 @@ def evaluate_onnx(path: str | os.PathLike, dataset, provider: str = "auto", thre
     sess, used = create_session(path, provider, threads, spinning=False)
     meta = check(from_props(sess.get_modelmeta().custom_metadata_map, str(path)), str(path))
     name = sess.get_inputs()[0].name
+    if getattr(dataset, "classes", None) is not None:
+        check_same_classes(dataset.classes, meta["class_names"], str(path))
     cm = ConfusionMatrix(meta["num_classes"])
     for i in range(len(dataset)):
         image, mask = dataset.load(i)

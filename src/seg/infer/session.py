@@ -31,6 +31,7 @@ import numpy as np
 import onnxruntime as ort
 
 from seg.errors import SegError
+from seg.layout import user_cache_dir  # noqa: F401  (re-exported)
 from seg.infer.providers import (  # noqa: F401  (re-exported: the session's vocabulary)
     AUTO_ORDER, CHAIN, GPU, INSTALL_HINT, NO_DRIVER, NOT_IN_BUILD, PROVIDERS, TRIVIAL, Attempt, ShapeRange, content_key,
     has_nvidia_gpu, library_problem, provider_options)
@@ -41,13 +42,6 @@ OPT_LEVELS = {
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
-
-
-def user_cache_dir() -> Path:
-    """seg's per-user cache: ``$SEG_CACHE_DIR``, else ``$XDG_CACHE_HOME/seg``, else ``~/.cache/seg``."""
-    if os.environ.get("SEG_CACHE_DIR"):
-        return Path(os.environ["SEG_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seg"
 
 
 def _cache_name(model_path: str | os.PathLike, opt_level: str) -> str:

@@ -24,15 +24,14 @@ def fetch_published(weights: Any, what: str, flag: str) -> dict[str, torch.Tenso
     """torchvision's published state dict for ``weights`` (a WeightsEnum member), downloaded once
     into torch's hub cache with a progress bar, its hash checked as torchvision's builders do.
     Offline: one line naming ``flag``'s alternatives and where a copied file is found. A file already
-    in the cache (torch checks the hash of downloads only) is checked here: a partial or corrupt copy
-    is one line naming it, not an unpickling traceback."""
+    in the cache that cannot be read (torch checks the hash of downloads only) is one line naming it,
+    with its hash against the published one, not an unpickling traceback."""
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urllib.parse.urlparse(weights.url).path).name
-    if cached.is_file():
-        _check_cached(cached, weights.url)
     try:
         return weights.get_state_dict(progress=True, check_hash=True)
     except (urllib.error.URLError, OSError, RuntimeError, pickle.UnpicklingError, EOFError) as e:
         if cached.is_file():
+            _check_cached(cached, weights.url)  # not the published file: say so, with the hashes
             raise SegError(f"cannot read {what} from {cached}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; "
                            f"delete it to download it again, or replace it with a good copy of {weights.url}") from None
         raise SegError(

@@ -127,23 +127,51 @@ class TorchvisionSeg(SegModel):
         return self.net(x)["out"]
 
 
-def build(name: str, num_classes: int = 21, weights: str | os.PathLike = "none") -> TorchvisionSeg:
-    """``name``'s torchvision model wrapped for seg; ``weights``: ``"none"`` (random init,
-    no ImageNet backbone either: nothing is fetched), ``"coco-voc"`` or a local ``.pth``."""
+def _state(name: str, weights: str | os.PathLike) -> dict[str, Any]:
+    """The published or local state dict, in torchvision's names, without the auxiliary head
+    (torchvision trained with it; seg does not build it). A state dict saved from seg's wrapper
+    has "net." before torchvision's names."""
     spec = PRETRAINED[name]
-    model = TorchvisionSeg(spec.builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False))
-    if str(weights) == "none":
-        return model
-    if str(weights) == WEIGHTS_TAG and num_classes != len(spec.coco_voc.meta["categories"]):
-        raise SegError(f"{name}'s {WEIGHTS_TAG} weights predict {len(spec.coco_voc.meta['categories'])} classes, "
-                       f"not {num_classes}")
     if str(weights) == WEIGHTS_TAG:
         state = fetch_published(spec.coco_voc, f"torchvision's {name} {spec.coco_voc.name} weights", "--weights")
     else:
         state = read_state_dict(_local_file(weights), "weights")
-    # The published files carry the auxiliary head torchvision trained with; seg does not build
-    # it. A state dict saved from this wrapper has "net." before torchvision's names.
-    state = {k.removeprefix("net."): v for k, v in state.items() if not k.startswith(("aux_classifier.", "net.aux_classifier."))}
+    return {k.removeprefix("net."): v for k, v in state.items() if not k.startswith(("aux_classifier.", "net.aux_classifier."))}
+
+
+def classes_in(name: str, weights: str | os.PathLike) -> int:
+    """How many classes ``weights`` predict: 21 for the published ones, else the output channels
+    of the local state dict's final classifier (the last ``classifier`` tensor)."""
+    if str(weights) in (WEIGHTS_TAG, "none"):
+        return len(PRETRAINED[name].coco_voc.meta["categories"])
+    state = _state(name, weights)
+    last = [k for k in state if k.startswith("classifier.") and k.endswith(".weight")]
+    if not last:
+        raise SegError(f"weights {weights} have no classifier for {name} (no classifier.*.weight)")
+    return int(state[last[-1]].shape[0])
+
+
+def build(name: str, num_classes: int = 21, weights: str | os.PathLike = "none") -> TorchvisionSeg:
+    """``name``'s torchvision model wrapped for seg; ``weights``: ``"none"`` (random init,
+    no ImageNet backbone either: nothing is fetched), ``"coco-voc"`` or a local ``.pth``.
+
+    Fine-tuning to other classes: where ``weights`` predict another number of classes than
+    ``num_classes``, every tensor is loaded but the final classifier layers (those whose only
+    difference is the class count), which start fresh; ``model.notes`` names them."""
+    spec = PRETRAINED[name]
+    model = TorchvisionSeg(spec.builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False))
+    model.notes = []
+    if str(weights) == "none":
+        return model
+    state = _state(name, weights)
+    own = model.net.state_dict()
+    fresh = sorted(k for k, v in state.items() if k in own and v.shape != own[k].shape and v.ndim >= 1
+                   and own[k].shape[0] == num_classes and v.shape[1:] == own[k].shape[1:])
+    if fresh:
+        layers = sorted({k.rsplit(".", 1)[0] for k in fresh})
+        state = {k: (own[k] if k in fresh else v) for k, v in state.items()}
+        model.notes.append(f"fine-tuning {name} from {weights}: new classifier layers for {num_classes} classes: "
+                           f"{', '.join(layers)}; every other tensor kept")
     load_matching(model.net, state, f"weights {weights}", name)
     return model
 

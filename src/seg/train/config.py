@@ -25,6 +25,7 @@ class TrainConfig:
     year: str = "2007"
     train_split: str = "train"
     val_split: str = "val"
+    val_fraction: float = 0.1  # held out for val where the data has no val split of its own (seeded by seed)
     out: str = "runs"  # the run goes to <out>/<model>/
     epochs: Optional[int] = None  # None: 30, or unlimited when a time budget is given
     time_budget_min: Optional[float] = None  # wall-clock minutes for the whole run, eval included
@@ -67,3 +68,5 @@ class TrainConfig:
             raise SegError("--batch-size must be at least 2 (batch norm needs two samples)")
         if self.lr is not None and self.lr <= 0:
             raise SegError("--lr must be positive")
+        if not 0 < self.val_fraction < 1:
+            raise SegError("--val-fraction must lie between 0 and 1")

@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.utils.data import DataLoader
 
-from seg.classes import NUM_CLASSES
-from seg.data import VOCSegmentation
+from seg.classes import NUM_CLASSES, check_same_classes
+from seg.data import SegDataset, open_dataset
 from seg.data.transforms import EvalPreset
 from seg.metrics import ConfusionMatrix, Metrics
 from seg.models import load_checkpoint
@@ -52,7 +52,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, num_cla
 
 
 @torch.no_grad()
-def forward_seconds(model: nn.Module, ds: VOCSegmentation, device: torch.device, channels_last: bool) -> float:
+def forward_seconds(model: nn.Module, ds: SegDataset, device: torch.device, channels_last: bool) -> float:
     """Seconds of one evaluation forward pass on the first image of ``ds`` (after a warm-up one)."""
     image, _ = ds[0]
     x = image[None].to(device)
@@ -72,9 +72,10 @@ def forward_seconds(model: nn.Module, ds: VOCSegmentation, device: torch.device,
 
 def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str = "val", year: str = "2007",
                         device: str = "auto", workers: int | None = None, progress: bool = True) -> tuple[Metrics, dict]:
-    """``seg eval``: rebuild a checkpoint's model and score it on a VOCdevkit split."""
+    """``seg eval``: rebuild a checkpoint's model and score it on a split of a labelled set (any layout)."""
     model, info = load_checkpoint(checkpoint)
     dev = resolve_device(device)
-    ds = VOCSegmentation(data, year, split, transforms=EvalPreset())
+    ds = open_dataset(data, split, year, transforms=EvalPreset())
+    check_same_classes(ds.classes, info.get("class_names") or [], str(checkpoint))
     loader = DataLoader(ds, batch_size=1, num_workers=loader_workers(workers))
     return evaluate(model.to(dev), loader, dev, info["num_classes"], progress=progress), info

@@ -31,8 +31,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from seg._io import writable_dir, write_json
-from seg.classes import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, NUM_CLASSES, VOC_CLASSES
-from seg.data import VOCSegmentation
+from seg.classes import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
+from seg.data import open_dataset
+from seg.data.check import check_splits
 from seg.data.transforms import EvalPreset, TrainPreset
 from seg.errors import SegError
 from seg.models import get_model, read_checkpoint, save_checkpoint
@@ -172,21 +173,35 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     progress = progress and main
     say = log if main else (lambda *a, **k: None)
 
-    train_ds = VOCSegmentation(cfg.data, cfg.year, cfg.train_split)
-    val_ds = VOCSegmentation(cfg.data, cfg.year, cfg.val_split, transforms=EvalPreset())
+    # Any layout seg reads, with its own class list (seg.data.layouts); the model is built for it.
+    train_ds = open_dataset(cfg.data, cfg.train_split, cfg.year, cfg.val_fraction, cfg.seed, lenient=True)
+    val_ds = open_dataset(cfg.data, cfg.val_split, cfg.year, cfg.val_fraction, cfg.seed, transforms=EvalPreset(),
+                          lenient=True)
+    classes = train_ds.classes
+    for note in train_ds.notes:
+        say(note)
+    num_classes = len(classes)
     cfg = replace(cfg, crop_size=cfg.crop_size or auto_crop_size(train_ds))
     if len(train_ds) < cfg.batch_size * world:
         raise SegError(f"the {cfg.train_split} split has {len(train_ds)} images, fewer than one batch "
                        f"({cfg.batch_size} x {world} processes)")
     train_ds.transforms = TrainPreset(cfg.crop_size, cfg.scale, rotation=cfg.rotation, jitter=cfg.jitter)
-    # Every file of both splits read once, before the run folder exists: a bad mask anywhere stops
-    # the run here, not after an epoch, and leaves no empty run folder.
-    counts = train_ds.check(NUM_CLASSES)
-    val_ds.check(NUM_CLASSES)
+    # Every file of both splits read once, before the run folder exists (seg data check's rules): an
+    # error anywhere stops the run here, not after an epoch, and leaves no empty run folder.
+    report = check_splits({"train": train_ds, "val": val_ds})
+    for w in report.warnings:
+        say(f"warning: {w}")
+    if report.errors:
+        raise SegError(f"{train_ds.root}: {report.errors[0]}"
+                       + (f" (and {len(report.errors) - 1} more problems: seg data check {cfg.data})"
+                          if len(report.errors) > 1 else ""))
+    counts = report.counts["train"]
 
     torch.manual_seed(cfg.seed)
     # Built before the run folder is made: weights that cannot be fetched or read leave nothing behind.
-    raw_model = get_model(cfg.model, num_classes=NUM_CLASSES, **model_options(cfg))
+    raw_model = get_model(cfg.model, num_classes=num_classes, **model_options(cfg))
+    for note in getattr(raw_model, "notes", ()):  # which layers fine-tuning replaced for these classes
+        say(note)
     run_dir = Path(cfg.out) / cfg.model
     if main:
         writable_dir(run_dir, "run folder")
@@ -244,8 +259,9 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         # conservative 500 MB/s, plus ~1 s for the first curves.png (matplotlib's import); measured after epoch 1.
         save_s=1.0 + 2 * 12 * sum(p.numel() for p in raw_model.parameters()) / 5e8)
     sizes = image_sizes(train_ds)
-    ckpt_common = {"model": cfg.model, "model_options": model_options(cfg), "num_classes": NUM_CLASSES,
-                   "class_names": list(VOC_CLASSES), "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+    ckpt_common = {"model": cfg.model, "model_options": model_options(cfg), "num_classes": num_classes,
+                   "class_names": list(classes.names), "palette": classes.palette,
+                   "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
                    "image_size": int(statistics.median(max(sz) for sz in sizes))}
 
     stop_reason = "epochs"
@@ -271,7 +287,7 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
             stop_reason = "time_budget"
             break
         t_eval = time.perf_counter()
-        metrics = evaluate(raw_model, val_loader, device, NUM_CLASSES, channels_last, progress=progress)
+        metrics = evaluate(raw_model, val_loader, device, num_classes, channels_last, progress=progress)
         budget.eval_s = time.perf_counter() - t_eval
         row = {"epoch": epoch, "iteration": iteration, "train_loss": ep.loss_sum / ep.seen,
                "val_miou": metrics.miou, "val_pixel_acc": metrics.pixel_acc, "val_mean_class_acc": metrics.mean_class_acc,
@@ -280,7 +296,7 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         history.append(row)
         improved = best is None or metrics.miou > best["val_miou"]
         if improved:
-            best = {**row, "per_class_iou": metrics.as_dict(VOC_CLASSES)["iou"]}
+            best = {**row, "per_class_iou": metrics.as_dict(classes.names)["iou"]}
         t_save = time.perf_counter()
         if main:
             ckpt = {**ckpt_common, "state_dict": raw_model.state_dict(), "optimizer": optimizer.state_dict(),

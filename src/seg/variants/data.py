@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seg.data.folder import ImageFolder, VideoFrames, is_video_file
-from seg.data.voc import VOCSegmentation, voc_years
+from seg.data.layouts import open_dataset
+from seg.data.voc import voc_years
 from seg.errors import SegError
 
 
@@ -25,6 +26,21 @@ HELD_OUT_FRAMES = 32
 def is_voc_root(path: str | os.PathLike, year: str = "2007") -> bool:
     p = Path(path)
     return any((c / "JPEGImages").is_dir() for c in (p / "VOCdevkit" / f"VOC{year}", p / f"VOC{year}", p))
+
+
+def is_labelled(path: str | os.PathLike, year: str = "2007") -> bool:
+    """A labelled set in a layout seg reads (VOC-like, images/ + masks/, COCO JSON), not plain photos."""
+    from seg.data.coco import find_coco_json
+
+    p = Path(path)
+    if not p.is_dir():
+        return False
+    if is_voc_root(p, year) or ((p / "images").is_dir() and (p / "masks").is_dir()):
+        return True
+    try:
+        return find_coco_json(p, "train") is not None or find_coco_json(p, "val") is not None
+    except SegError:
+        return True  # COCO files, none named for the split: open_dataset says so
 
 
 def calibration_sets(path: str | os.PathLike, calib_n: int, config: dict[str, Any] | None = None,
@@ -39,16 +55,17 @@ def calibration_sets(path: str | os.PathLike, calib_n: int, config: dict[str, An
     if not is_voc_root(path, year) and (years := voc_years(path)):
         year = years[-1]
         log(f"calibration data: the VOC{year} tree in {path}")
-    if is_voc_root(path, year):
+    if is_labelled(path, year):
         train, val = config.get("train_split", "train"), config.get("val_split", "val")
+        frac, seed = config.get("val_fraction", 0.1), config.get("seed", 0)
         try:
-            heldout = VOCSegmentation(path, year, val)
+            heldout = open_dataset(path, val, year, frac, seed)
         except SegError:
             heldout = None  # no val split: the guardrail is recorded as skipped
         if not need_calib:
             return None, heldout
         try:
-            calib = VOCSegmentation(path, year, train)
+            calib = open_dataset(path, train, year, frac, seed)
         except SegError:
             if heldout is None:
                 raise
