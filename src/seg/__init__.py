@@ -24,11 +24,20 @@ RUNTIME_MODULES = (
     "seg.data", "seg.data.voc", "seg.data.dataset", "seg.data.layouts", "seg.data.coco", "seg.data.check",
     "seg.data.folder", "seg.data.synth", "seg.data.download",
     "seg.infer", "seg.infer.session", "seg.infer.providers", "seg.infer.preprocess", "seg.infer.segmenter", "seg.infer.sources",
-    "seg.infer.pipeline", "seg.infer.overlay", "seg.infer.masks", "seg.infer.display", "seg.infer.evaluate",
+    "seg.infer.pipeline", "seg.infer.results", "seg.infer.predict", "seg.infer.overlay", "seg.infer.masks", "seg.infer.display", "seg.infer.evaluate",
     "seg.variants", "seg.variants.build", "seg.variants.quantize", "seg.variants.e2e", "seg.variants.subpixel",
     "seg.variants.data", "seg.variants.auto", "seg.roofline", "seg.signals", "seg.text", "seg.images",
 )
 # What the training extra adds; none of it may be imported by a runtime module.
 TRAINING_PACKAGES = ("torch", "torchvision", "onnxscript", "onnxslim", "matplotlib")
 
-__all__ = ["SegError", "__version__", "RUNTIME_MODULES", "TRAINING_PACKAGES"]
+
+
+def predict(model, source, **options):  # noqa: ANN001, ANN201  (documented where it lives)
+    """Segment ``source`` with ``model`` from Python, one result per frame: see :func:`seg.infer.predict.predict`."""
+    from seg.infer.predict import predict as _predict
+
+    return _predict(model, source, **options)
+
+
+__all__ = ["SegError", "__version__", "RUNTIME_MODULES", "TRAINING_PACKAGES", "predict"]

@@ -75,3 +75,40 @@ def user_cache_dir() -> Path:
     if os.environ.get("SEG_CACHE_DIR"):
         return Path(os.environ["SEG_CACHE_DIR"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seg"
+
+
+def resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
+    """An .onnx path as given, or a model name -> <runs>/<name>/<name>[.e2e][.int8].onnx; a missing
+    file is one line with the command that makes it on this install."""
+    p = Path(model)
+    if p.is_dir():
+        raise SegError(f"--model {p} is a folder; pass an .onnx file or a model name")
+    if p.suffix == ".onnx" or p.exists():
+        if not p.is_file():
+            raise SegError(f"model file {p} does not exist")
+        if variant != "fp32":
+            raise SegError("--variant picks a file by model name; with --model PATH.onnx the file is the variant")
+        return p
+    precision, e2e = parse_variant(variant)
+    p = variant_path(runs, model, precision, e2e)
+    if not p.is_file():
+        raise SegError(f"no exported model at {p}: {_export_hint(runs, model, precision, e2e)}, or pass --model PATH.onnx")
+    return p
+
+
+def _export_hint(runs: Path, model: str, precision: str, e2e: bool) -> str:
+    """The command that makes the missing file on *this* install, names shell-quoted (a hint is
+    pasted into a shell): from the checkpoint with the training extra, else from the fp32 .onnx."""
+    from shlex import quote
+
+    from seg.machine import have_torch
+
+    opts = (f" --precision {precision}" if precision != "fp32" else "") + (" --e2e" if e2e else "")
+    if have_torch():
+        return f"export one with `seg export --model {quote(model)}{opts}`"
+    fp32 = variant_path(runs, model)
+    calib = " --calib-data CLIP_OR_FOLDER" if precision in ("int8", "auto") else ""
+    if fp32.is_file() and (precision != "fp32" or e2e):
+        return f"build it from the fp32 export with `seg export --onnx {quote(str(fp32))}{opts}{calib}`"
+    return (f"export {quote(model)} where the training extra is installed (`seg export --model {quote(model)}`) "
+            "and copy the .onnx here")

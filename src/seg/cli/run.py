@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -15,45 +16,6 @@ from seg.layout import VARIANTS
 from seg.metadata import MAX_SIZE, MIN_SIZE
 from seg.tables import Column, show
 from seg.text import plural, shown
-
-
-def _resolve_onnx(model: str, runs: Path, variant: str = "fp32") -> Path:
-    """An .onnx path as given, or a model name -> <runs>/<name>/<name>[.e2e][.int8].onnx (torch-free)."""
-    from seg.layout import parse_variant, variant_path
-
-    p = Path(model)
-    if p.is_dir():
-        raise SegError(f"--model {p} is a folder; pass an .onnx file or a model name")
-    if p.suffix == ".onnx" or p.exists():
-        if not p.is_file():
-            raise SegError(f"model file {p} does not exist")
-        if variant != "fp32":
-            raise SegError("--variant picks a file by model name; with --model PATH.onnx the file is the variant")
-        return p
-    precision, e2e = parse_variant(variant)
-    p = variant_path(runs, model, precision, e2e)
-    if not p.is_file():
-        raise SegError(f"no exported model at {p}: {_export_hint(runs, model, precision, e2e)}, or pass --model PATH.onnx")
-    return p
-
-
-def _export_hint(runs: Path, model: str, precision: str, e2e: bool) -> str:
-    """The command that makes the missing file on *this* install, names shell-quoted (a hint is
-    pasted into a shell): from the checkpoint with the training extra, else from the fp32 .onnx."""
-    from shlex import quote
-
-    from seg.layout import variant_path
-    from seg.machine import have_torch
-
-    opts = (f" --precision {precision}" if precision != "fp32" else "") + (" --e2e" if e2e else "")
-    if have_torch():
-        return f"export one with `seg export --model {quote(model)}{opts}`"
-    fp32 = variant_path(runs, model)
-    calib = " --calib-data CLIP_OR_FOLDER" if precision in ("int8", "auto") else ""
-    if fp32.is_file() and (precision != "fp32" or e2e):
-        return f"build it from the fp32 export with `seg export --onnx {quote(str(fp32))}{opts}{calib}`"
-    return (f"export {quote(model)} where the training extra is installed (`seg export --model {quote(model)}`) "
-            "and copy the .onnx here")
 
 
 def _refuse_overwriting_inputs(src, video: Optional[Path], out_video: Optional[Path], out_dir: Optional[Path],
@@ -113,6 +75,12 @@ def run(
                                        "[default: <runs>/predict/<source>-<model file>/]."),
     save_masks: Optional[Path] = typer.Option(None, callback=_out_dir("--save-masks folder"),
                                               help="Also write palette PNG masks (VOC format) here."),
+    save_json: Optional[str] = typer.Option(None, "--save-json", metavar="PATH", help="Also write one JSON record "
+                                            "per frame (JSON lines, flushed as each frame is done): its time, size and "
+                                            "per class the share of its pixels; - = standard output (the log then "
+                                            "goes to standard error). Schema: docs/results.md."),
+    regions: bool = typer.Option(False, help="With --save-json: per class also its connected regions (count, the "
+                                 "largest's area and bounding box)."),
     show_window: bool = typer.Option(False, "--show", help="Show a live window (needs a display; q or Esc quits). "
                                      "Without one, seg warns and runs headless."),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames (or images)."),
@@ -137,11 +105,15 @@ def run(
     from seg.infer import Segmenter
     from seg.infer.pipeline import run_pipeline
     from seg.infer.sources import open_source, source_stem
-    from seg.layout import run_outputs, trt_cache_dir
+    from seg.layout import resolve_onnx, run_outputs, trt_cache_dir
 
     if len([x for x in (video, source, folder, images) if x is not None]) != 1:
         raise SegError("pass exactly one of --video, --source, --folder, --images")
-    onnx_path = _resolve_onnx(model, runs, variant)
+    if regions and save_json is None:
+        raise SegError("--regions adds to the --save-json records: pass --save-json PATH (or -)")
+    json_path = None if save_json in (None, "-") else check_output_file(Path(save_json), "--save-json file")
+    console = err if save_json == "-" else out_console  # stdout carries the records: people read stderr
+    onnx_path = resolve_onnx(model, runs, variant)
     # Outputs are named and checked before anything is opened: per source *and* model file, so a
     # second model or variant on the same video never overwrites the first one's results.
     name = source_stem(video, source, folder, images)
@@ -182,24 +154,39 @@ def run(
     err.print(shown(f"{seg.meta.get('model')} ({onnx_path}{', UNTRAINED weights' if weights == 'random-init' else ''}) "
                     f"on {seg.provider_verdict()}, model input {seg.size_rule()}"), highlight=False, soft_wrap=True)
     total = min(x for x in (src.count, max_frames) if x) if (src.count or max_frames) else None
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
-        task = bar.add_task(name, total=total)
-        summary = run_pipeline(seg, src, out_video=out_video, out_dir=out_dir, masks_dir=save_masks, alpha=alpha,
-                               legend=legend, show=show_window, max_frames=max_frames, realtime=realtime,
-                               on_frame=lambda n: bar.update(task, completed=n))
+    from seg.infer.results import JsonLines
+
+    stream = sys.stdout if save_json == "-" else (open(json_path, "w") if json_path is not None else None)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
+            task = bar.add_task(name, total=total)
+            summary = run_pipeline(seg, src, out_video=out_video, out_dir=out_dir, masks_dir=save_masks, alpha=alpha,
+                                   legend=legend, show=show_window, max_frames=max_frames, realtime=realtime,
+                                   on_frame=lambda n: bar.update(task, completed=n),
+                                   on_result=JsonLines(stream, regions) if stream is not None else None)
+    finally:
+        if stream is not None and stream is not sys.stdout:
+            stream.close()
+    if summary.consumer_gone and save_json == "-":
+        # `seg run --save-json - | head -3`: the reader is gone; stdout now points nowhere, so that
+        # Python's own flush at exit does not print a BrokenPipeError.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        warn("the reader of --save-json - stopped reading: the run ended there")
     for w in summary.warnings:
         warn(w)
-    show(out_console, STAGE_COLUMNS, list(summary.stage_stats().items()),
+    show(console, STAGE_COLUMNS, list(summary.stage_stats().items()),
          title=f"{plural(summary.frames, 'frame' if src.is_video else 'image')}, {summary.fps:.1f} "
                f"{'FPS' if src.is_video else 'images/s'} end to end",
          caption=f"{summary.wall_s:.1f} s on {summary.provider}{', interrupted' if summary.interrupted else ''}")
     extra = [f"{summary.skipped} skipped"] if summary.skipped else []
     extra += [f"{summary.dropped} dropped (realtime)"] if summary.dropped else []
+    if json_path is not None:
+        summary.outputs["records"] = str(json_path)
     for key, value in summary.outputs.items():
-        out_console.print(f"{key}: {shown(value)}", highlight=False, soft_wrap=True)
+        console.print(f"{key}: {shown(value)}", highlight=False, soft_wrap=True)
     if extra:
-        out_console.print(", ".join(extra), highlight=False, soft_wrap=True)
+        console.print(", ".join(extra), highlight=False, soft_wrap=True)
     if summary.interrupted:
         from seg import signals
 

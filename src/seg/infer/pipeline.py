@@ -26,6 +26,7 @@ from seg import signals
 from seg._io import atomic_path, writable_dir
 from seg.errors import SegError
 from seg.infer.masks import write_palette_png
+from seg.infer.results import ConsumerGone, Result
 from seg.infer.segmenter import Segmenter
 from seg.infer.sources import Source
 
@@ -71,6 +72,7 @@ class Summary:
     dropped: int = 0
     wall_s: float = 0.0
     interrupted: bool = False
+    consumer_gone: bool = False  # the reader of --save-json or of seg.predict stopped reading
     provider: str = ""
     warnings: list[str] = field(default_factory=list)
     ms: dict[str, Timings] = field(default_factory=lambda: {s: Timings() for s in STAGES})
@@ -125,10 +127,15 @@ def run_pipeline(
     realtime: bool = False,
     on_frame: Callable[[int], None] | None = None,
     queue_size: int = 4,
+    on_result: Callable[[Result], None] | None = None,
+    result_frames: bool = False,
 ) -> Summary:
     """Segment every frame of ``source``; write an overlay video (``out_video``) or overlay
-    images (``out_dir``) and palette PNG masks (``masks_dir``). Ctrl-C stops reading, finishes
-    and closes the outputs (the video still plays), and returns with ``interrupted=True``."""
+    images (``out_dir``) and palette PNG masks (``masks_dir``); hand each frame's
+    :class:`~seg.infer.results.Result` to ``on_result`` (in order, with the frame itself when
+    ``result_frames``). Ctrl-C stops reading, finishes and closes the outputs (the video still
+    plays), and returns with ``interrupted=True``; ``on_result`` raising ConsumerGone ends the run
+    as the source ending would (``consumer_gone``)."""
     summary = Summary(provider=seg.provider)
     for d in (out_dir, masks_dir):
         if d is not None:
@@ -156,7 +163,9 @@ def run_pipeline(
                     name, frame = next(it)
                 except StopIteration:
                     break
-                item = (name, frame, (time.perf_counter() - t) * 1e3)
+                # the frame's time: the video's own clock for files, wall time for live sources
+                clock = time.time() if source.is_live else (n / source.fps if source.is_video and source.fps else None)
+                item = (name, frame, (time.perf_counter() - t) * 1e3, n, clock)
                 if pace is not None and (delay := start + n * pace - time.perf_counter()) > 0:
                     stop.wait(delay)
                 if realtime:
@@ -179,15 +188,29 @@ def run_pipeline(
         finally:
             q_in.put(_END)
 
+    paths = dict(zip(source.names, map(str, source.paths))) if hasattr(source, "names") else {}
+    spec = str(getattr(source, "spec", None) if getattr(source, "spec", None) is not None else getattr(source, "root", ""))
+
     def writer(video_path: Path | None) -> None:
         vw, pad = None, (0, 0)
+        dead = False  # after a failure the writer still drains its queue, so the main loop never blocks on it
         try:
             while True:
                 item = q_out.get()
                 if item is _END:
                     break
-                name, frame, labels = item
+                if dead:
+                    continue
+                name, frame, labels, index, clock = item
                 t = time.perf_counter()
+                if on_result is not None:
+                    try:
+                        on_result(Result(labels, seg.class_names, seg.meta["palette"], spec, index, name, seg.path,
+                                         clock, paths.get(name), frame if result_frames else None))
+                    except ConsumerGone:  # the reader of the results went away: end as the source would
+                        summary.consumer_gone = dead = True
+                        stop.set()
+                        continue
                 over = seg.overlay(frame, labels, alpha, legend) if (video_path or out_dir or show) else None
                 if video_path is not None:
                     if vw is None:
@@ -211,6 +234,8 @@ def run_pipeline(
         except BaseException as e:
             errors.append(e)
             stop.set()
+            while q_out.get() is not _END:  # drain: the main loop may still be putting frames
+                pass
         finally:
             if vw is not None:
                 vw.release()  # writes the moov atom: the file plays even after Ctrl-C
@@ -226,7 +251,7 @@ def run_pipeline(
                 item = q_in.get()
                 if item is _END or errors:
                     break
-                name, frame, decode_ms = item
+                name, frame, decode_ms, index, clock = item
                 t1 = time.perf_counter()
                 x = seg.preprocess(frame)
                 t2 = time.perf_counter()
@@ -236,7 +261,7 @@ def run_pipeline(
                 t4 = time.perf_counter()
                 for stage, ms in zip(STAGES, (decode_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)):
                     summary.ms[stage].add(ms)
-                q_out.put((name, frame, labels))
+                q_out.put((name, frame, labels, index, clock))
                 summary.frames += 1
                 if on_frame is not None:
                     on_frame(summary.frames)
