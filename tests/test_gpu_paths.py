@@ -224,3 +224,46 @@ def test_the_gpu_fallback_of_onnx_runtime_is_off(model_file, gpu_box_without_cud
     x = np.zeros((1, 3, 64, 64), np.float32)
     sess, used = create_session(model_file[0], "cpu")
     assert used == "cpu" and sess.run(None, {"image": x})[0].shape == (1, 21, 64, 64)
+
+
+# ---- issue 26, rows 4-6 ------------------------------------------------------------------------------
+
+def test_preload_dlls_prints_nothing_to_stdout(model_file, gpu_box_without_cuda, monkeypatch, capsys):
+    """onnxruntime.preload_dlls() print()s "Failed to load ..." where CUDA libraries are missing:
+    that broke `seg doctor --json`, whose stdout must be JSON only."""
+    monkeypatch.setattr(session_mod.ort, "preload_dlls", lambda *a, **k: print("Failed to load libcublasLt.so.13"))
+    with pytest.raises(SegError):
+        create_session(model_file[0], "cuda")
+    assert "Failed to load" not in capsys.readouterr().out
+
+
+def test_wsl2_counts_as_an_nvidia_machine(monkeypatch):
+    import seg.infer.providers as providers
+
+    monkeypatch.setattr(providers.sys, "platform", "linux")
+    monkeypatch.setattr(providers.os.path, "exists", lambda p: p == "/dev/dxg")
+    assert providers.has_nvidia_gpu()
+    monkeypatch.setattr(providers.os.path, "exists", lambda p: False)
+    assert not providers.has_nvidia_gpu()
+
+
+@pytest.fixture(scope="module")
+def int8_file(model_file, synth_root, tmp_path_factory):
+    from seg.variants import calibration_sets, make_variant
+
+    out = tmp_path_factory.mktemp("q") / "simple_unet.int8.onnx"
+    calib, _ = calibration_sets(synth_root, 4)
+    make_variant(model_file[0], out, precision="int8", calib=calib, heldout=None)
+    return out
+
+
+def test_an_int8_qoperator_file_is_refused_on_gpu_providers(int8_file, gpu_box_without_cuda):
+    """No QLinearConv kernel in the CUDA provider, Q/DQ only in TensorRT: such a file would run on the
+    CPU under a 'cuda' label. Asked for, one line; under auto, the CPU, saying why."""
+    for provider in ("cuda", "tensorrt"):
+        with pytest.raises(SegError, match="QOperator form .* runs on the CPU only") as e:
+            create_session(int8_file, provider)
+        assert "\n" not in str(e.value)
+    attempts = []
+    _, used = create_session(int8_file, "auto", attempts=attempts)
+    assert used == "cpu" and all("QOperator" in a.reason for a in attempts if not a.ok)

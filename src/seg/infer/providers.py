@@ -104,7 +104,8 @@ def has_nvidia_gpu() -> bool:
     """A cheap look for an NVIDIA driver before asking ONNX Runtime to load CUDA or TensorRT
     (which, failing, prints a page of errors and falls back to the CPU)."""
     if sys.platform.startswith("linux"):
-        return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+        # /dev/dxg: WSL2, where the Windows driver serves CUDA and no /proc/driver/nvidia exists
+        return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg"))
     return shutil.which("nvidia-smi") is not None
 
 

@@ -82,6 +82,23 @@ def _warmup_feed(sess: ort.InferenceSession, shapes: ShapeRange | None) -> dict[
     return {i.name: np.zeros((1, 3, h, w), dtype)}
 
 
+# int8 files in ONNX Runtime's QOperator format (QLinearConv, what seg's int8 variants are): the
+# CUDA provider has no QLinearConv kernel and TensorRT takes only symmetric Q/DQ int8, so on a GPU
+# the convolutions would run on the CPU with copies around them, under a "cuda" label.
+QOPERATOR_ON_GPU = ("an int8 file in QOperator form (QLinearConv) runs on the CPU only: the CUDA provider has no "
+                    "QLinearConv kernel and TensorRT takes Q/DQ int8 only; on a GPU run the fp16 or fp32 file")
+
+
+def _qoperator(model: str | bytes) -> bool:
+    import onnx
+
+    try:
+        m = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(model, load_external_data=False)
+    except Exception:
+        return False
+    return any(n.op_type in ("QLinearConv", "QLinearMatMul", "ConvInteger") for n in m.graph.node)
+
+
 def _input_of(model: str | bytes) -> tuple[str, bool]:
     """(input name, NHWC?) of a model, read from a quick CPU session (no weights copied twice)."""
     sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
@@ -99,6 +116,9 @@ def _try(model: str | bytes, name: str, make_opts, fp16: bool, cache_dir: Path, 
     if name != "cpu" and not has_nvidia_gpu():
         attempt.reason = NO_DRIVER
         return None, attempt
+    if name != "cpu" and _qoperator(model):
+        attempt.reason = QOPERATOR_ON_GPU
+        return None, attempt
     opts = make_opts()
     if name == "cpu":
         try:
@@ -107,7 +127,11 @@ def _try(model: str | bytes, name: str, make_opts, fp16: bool, cache_dir: Path, 
             what = "the model" if isinstance(model, bytes) else model
             raise SegError(f"ONNX Runtime cannot load {what}: {str(e).strip().splitlines()[0]}") from None
     try:
-        ort.preload_dlls()  # CUDA/cuDNN from nvidia-* wheels (onnxruntime-gpu[cuda,cudnn]), when present
+        # CUDA/cuDNN from nvidia-* wheels (onnxruntime-gpu[cuda,cudnn]), when present. It print()s
+        # "Failed to load ..." to stdout where they are not, which broke `seg doctor --json`; a
+        # missing library is said in one line just below.
+        with contextlib.redirect_stdout(io.StringIO()):
+            ort.preload_dlls()
     except Exception:
         pass
     # Asked first because ONNX Runtime's own failure for a missing TensorRT is a truncated
