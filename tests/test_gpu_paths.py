@@ -267,3 +267,95 @@ def test_an_int8_qoperator_file_is_refused_on_gpu_providers(int8_file, gpu_box_w
     attempts = []
     _, used = create_session(int8_file, "auto", attempts=attempts)
     assert used == "cpu" and all("QOperator" in a.reason for a in attempts if not a.ok)
+
+
+# ---- issue 26, rows 1-3 with ONNX Runtime's session faked where no GPU can answer ---------------------
+
+class _FakeGpuSession:
+    """A session whose placement and errors are what ONNX Runtime gives on a GPU box."""
+
+    placement: dict = {}
+    error: str | None = None
+    real = None
+
+    def __init__(self, model, opts=None, providers=None, **kw):
+        names = [p[0] if isinstance(p, tuple) else p for p in (providers or [])]
+        if names == ["CPUExecutionProvider"]:
+            self._s = _FakeGpuSession.real(model, opts, providers=providers)
+            return
+        if _FakeGpuSession.error:
+            raise RuntimeError(_FakeGpuSession.error)
+        self._s = _FakeGpuSession.real(model, providers=["CPUExecutionProvider"])
+        self._names = names
+
+    def __getattr__(self, item):
+        return getattr(self._s, item)
+
+    def get_providers(self):
+        return getattr(self, "_names", None) or self._s.get_providers()
+
+    def get_provider_graph_assignment_info(self):
+        class Sub:
+            def __init__(self, ep, n):
+                self.ep_name, self._n = ep, n
+
+            def get_nodes(self):
+                return list(range(self._n))
+        return [Sub(ep, n) for ep, n in _FakeGpuSession.placement.items()]
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    _FakeGpuSession.real = session_mod.ort.InferenceSession
+    monkeypatch.setattr(session_mod, "has_nvidia_gpu", lambda: True)
+    monkeypatch.setattr(session_mod, "library_problem", lambda name: None)
+    monkeypatch.setattr(session_mod.ort, "InferenceSession", _FakeGpuSession)
+    monkeypatch.setattr(_FakeGpuSession, "placement", {})
+    monkeypatch.setattr(_FakeGpuSession, "error", None)
+    return _FakeGpuSession
+
+
+def test_tensorrt_that_took_no_node_is_not_reported_as_tensorrt(model_file, fake_gpu, tmp_path):
+    fake_gpu.placement = {"CUDAExecutionProvider": 40, "CPUExecutionProvider": 2}
+    with pytest.raises(SegError, match=r"tensorrt is not usable .*took no node of the model \(CUDA, CPU ran it all\)"):
+        create_session(model_file[0], "tensorrt", cache_dir=tmp_path)
+    fake_gpu.placement = {"TensorrtExecutionProvider": 30, "CUDAExecutionProvider": 10}
+    _, used = create_session(model_file[0], "tensorrt", cache_dir=tmp_path)
+    assert used == "tensorrt"
+
+
+def test_tensorrt_on_part_of_a_graph_says_to_use_cuda(model_file, fake_gpu, tmp_path):
+    fake_gpu.error = "[ONNXRuntimeError] : 1 : FAIL : Following input(s) has no associated shape profiles provided: /x"
+    with pytest.raises(SegError, match="takes only part of this graph.*--provider cuda"):
+        create_session(model_file[0], "tensorrt", cache_dir=tmp_path)
+
+
+def test_one_profile_rule_covers_what_each_caller_feeds(monkeypatch, real_voc):
+    """bench, eval and the Segmenter size TensorRT's profile from the model's own input rule: a preset
+    model meets 520x520 for --size 512 512 and 520x693 for a 500x375 VOC photo (the bench and eval
+    sized it from raw image sizes or the 512x512 default, and TensorRT failed at the first larger input)."""
+    from seg.infer.providers import ShapeRange
+
+    preset = {"preprocess": {"resize": "shorter", "size": 520}}
+    r = ShapeRange.for_frames(preset, [(512, 512), (375, 500), (500, 375)])
+    assert r.max_hw[0] >= 693 and r.max_hw[1] >= 693 and r.opt_hw == (544, 544)
+    assert ShapeRange.for_frames({"imgsz": "512"}, [(720, 1280)]) == ShapeRange((288, 512), (288, 512))
+    seen = []
+    import seg.infer.evaluate as ev
+
+    monkeypatch.setattr(ev, "create_session", lambda path, *a, **k: (seen.append(k.get("shapes")), (_ for _ in ()).throw(
+        SegError("stop")))[1])
+    monkeypatch.setattr("seg.metadata.read_meta", lambda p: preset)
+    from seg.data import open_dataset
+
+    with pytest.raises(SegError, match="stop"):
+        ev.evaluate_onnx("m.onnx", open_dataset(real_voc, "val", "2012"), provider="tensorrt")
+    assert seen[0].max_hw[0] >= 520 and max(seen[0].max_hw) >= 693
+
+
+def test_engines_are_keyed_by_their_profile(tmp_path):
+    from seg.infer.providers import ShapeRange
+
+    a = provider_options("tensorrt", b"model", False, tmp_path, ShapeRange((544, 704)), "x", False, True, "HEURISTIC")
+    b = provider_options("tensorrt", b"model", False, tmp_path, ShapeRange((512, 512)), "x", False, True, "HEURISTIC")
+    assert a["trt_engine_cache_path"] != b["trt_engine_cache_path"]

@@ -51,16 +51,19 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def _ort_runners(entry: Entry, providers: list[str], shapes=None) -> list[Runner]:
+def _ort_runners(entry: Entry, providers: list[str], frames=None, batch: int = 1) -> list[Runner]:
     from seg.infer.preprocess import labels_of, model_input
-    from seg.infer.session import create_session
-    from seg.metadata import from_props
+    from seg.infer.session import ShapeRange, create_session
+    from seg.metadata import from_props, read_meta
 
     runners = []
     for v, path in entry.variants.items():
         precision, e2e = parse_variant(v)
+        # TensorRT's profile by the one rule: what this model is fed for the timing and scoring sizes
+        # (a preset model meets 520x520 for --size 512 512, and 520x693 for a VOC photo)
+        shapes = ShapeRange.for_frames(read_meta(path), frames or [], batch=batch) if frames else None
         for p in providers:
-            # not spinning: fair to the next engine; TensorRT's profile covers the timing and scoring sizes
+            # not spinning: fair to the next engine
             sess, used = create_session(path, p, spinning=False, shapes=shapes, fp16=precision == "fp16")
             meta = from_props(sess.get_modelmeta().custom_metadata_map)
             in_name, out_name = sess.get_inputs()[0].name, sess.get_outputs()[0].name
@@ -115,18 +118,12 @@ def _native_bf16(torch_mod, device: str) -> bool:
     return cuda_native_bf16() if device == "cuda" else cpu_has_bf16()
 
 
-def _profile(size: tuple[int, int], batch: int, dataset):
-    """TensorRT's shape profile: the timing size and every scored image's own size, rounded up to 32."""
-    from seg.infer.session import ShapeRange
+def _frames(size: tuple[int, int], dataset) -> list[tuple[int, int]]:
+    """The frames a model meets in the bench: the timing size first (the profile's optimum), then
+    every scored image's own size (headers only)."""
+    from seg.images import shown_size
 
-    h, w = size
-    if dataset is not None:
-        from PIL import Image
-
-        for path in dataset.images:
-            with Image.open(path) as im:  # the header only
-                w, h = max(w, im.size[0]), max(h, im.size[1])
-    return ShapeRange((-(-h // 32) * 32, -(-w // 32) * 32), (-(-size[0] // 32) * 32, -(-size[1] // 32) * 32), batch)
+    return [tuple(size)] + [s for s in map(shown_size, getattr(dataset, "images", []) or []) if s]
 
 
 def evaluate_engine(runner: Runner, dataset, num_classes: int, class_names: list[str] | None = None) -> dict:
@@ -192,7 +189,7 @@ def bench(
     header = _header(size, batch, n_runs, warmup, data, engines, providers)
     header.update(variants=list(prepared.variants), torch_bf16=bf16, skipped=skipped, torch_device=device,
                   provider_verdict=prepared.provider_verdict)
-    shapes = _profile(size, batch, dataset)
+    shapes = _frames(size, dataset)  # each model's TensorRT profile follows from its own input rule
     if "cpu" in providers or (torch_mod is not None and device == "cpu"):
         from seg.roofline import measure_peaks
 
@@ -224,7 +221,7 @@ def _bench_model(entry: Entry, engines, providers, torch_mod, bf16: bool, frames
     try:
         meta = read_meta(entry.onnx_path)
         if "onnxruntime" in engines:
-            runners += _ort_runners(entry, providers, shapes)
+            runners += _ort_runners(entry, providers, shapes, batch)
         if "torch" in engines and entry.torch_model is not None:
             runners += _torch_runners(entry, torch_mod, meta, bf16, device)
         inputs = [r.feed(frames) for r in runners]

@@ -19,7 +19,15 @@ from seg.metrics import ConfusionMatrix, Metrics
 def evaluate_onnx(path: str | os.PathLike, dataset, provider: str = "auto", threads: int | None = None,
                   on_image: Callable[[int], None] | None = None) -> tuple[Metrics, dict[str, Any], str]:
     """(metrics, the model's metadata, the provider that ran it) over every image of ``dataset``."""
-    sess, used = create_session(path, provider, threads, spinning=False)
+    shapes = None
+    if provider != "cpu":  # TensorRT's profile by the one rule: every photo at the size the model is fed it
+        from seg.images import shown_size
+        from seg.infer.providers import ShapeRange
+        from seg.metadata import read_meta
+
+        frames = [s for s in map(shown_size, getattr(dataset, "images", [])) if s]
+        shapes = ShapeRange.for_frames(read_meta(path), frames) if frames else None
+    sess, used = create_session(path, provider, threads, spinning=False, shapes=shapes)
     meta = check(from_props(sess.get_modelmeta().custom_metadata_map, str(path)), str(path))
     name = sess.get_inputs()[0].name
     if getattr(dataset, "classes", None) is not None:

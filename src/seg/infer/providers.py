@@ -20,6 +20,7 @@ from seg.errors import SegError
 PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 AUTO_ORDER = ("tensorrt", "cuda", "cpu")
 # What runs behind each provider: the nodes TensorRT cannot take go to CUDA, CUDA's to the CPU
+# (TensorRT on part of a graph needs a profile per part, which ORT refuses to guess: seg says so)
 # (shape arithmetic stays on the CPU by design). ONNX Runtime's TensorRT docs prescribe this order.
 CHAIN = {"tensorrt": ("tensorrt", "cuda", "cpu"), "cuda": ("cuda", "cpu"), "cpu": ("cpu",)}
 GPU = ("tensorrt", "cuda")
@@ -72,6 +73,26 @@ class ShapeRange:
         side = max(32, -(-imgsz // 32) * 32)
         return cls((side, side), None, batch)
 
+    @classmethod
+    def for_frames(cls, meta: dict, frames: "list[tuple[int, int]]", imgsz: int | None = None,
+                   batch: int = 1) -> "ShapeRange":
+        """The one profile rule: up to the largest input the model is fed for these frames (H, W),
+        by :func:`seg.infer.preprocess.input_size` (the Segmenter's own: a preset's shorter side 520
+        makes a 500x375 photo 693x520), each side rounded up to 32; tuned for the first frame's. Every
+        caller that opens a TensorRT session (run, bench, eval, guardrails) sizes it so."""
+        from seg.infer.preprocess import input_size
+
+        def up(hw: tuple[int, int]) -> tuple[int, int]:
+            return (max(32, -(-hw[0] // 32) * 32), max(32, -(-hw[1] // 32) * 32))
+
+        sizes = [up(input_size(h, w, meta, imgsz)) for h, w in frames] or [(512, 512)]
+        return cls((max(h for h, _ in sizes), max(w for _, w in sizes)), sizes[0], batch)
+
+    def key(self) -> str:
+        """A short name for this profile: engines built for other profiles must not replace each other."""
+        opt = self.opt_hw or self.max_hw
+        return f"b{self.batch}-{self.max_hw[0]}x{self.max_hw[1]}-o{opt[0]}x{opt[1]}"
+
     def profile(self, name: str, nhwc: bool) -> dict[str, str]:
         """``trt_profile_{min,opt,max}_shapes`` for input ``name`` (NCHW, or NHWC for e2e graphs)."""
         def dims(n: int, hw: tuple[int, int]) -> str:
@@ -112,7 +133,8 @@ def has_nvidia_gpu() -> bool:
 def provider_options(name: str, model: str | bytes, fp16: bool, cache_dir: Path, shapes: ShapeRange | None,
                       input_name: str, nhwc: bool, tf32: bool, conv_search: str) -> dict:
     if name == "tensorrt":
-        engines = cache_dir / content_key(model)  # a new file content never meets an old engine
+        # a new file content never meets an old engine; a video's profile and a folder's keep their own
+        engines = cache_dir / f"{content_key(model)}-{(shapes or ShapeRange()).key()}{'-fp16' if fp16 else ''}"
         try:
             engines.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -122,7 +144,9 @@ def provider_options(name: str, model: str | bytes, fp16: bool, cache_dir: Path,
                 "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir),
                 **(shapes or ShapeRange()).profile(input_name, nhwc)}
     if name == "cuda":
-        # HEURISTIC for inputs of changing sizes: EXHAUSTIVE re-benchmarks cuDNN for every new shape.
+        # HEURISTIC for inputs of changing sizes: EXHAUSTIVE re-benchmarks cuDNN for every new shape
+        # (cuDNN < 9; with cuDNN 9's frontend ORT picks a heuristic mode either way, and the cost of
+        # a new shape is plan building, which this does not avoid).
         return {"cudnn_conv_algo_search": conv_search, "use_tf32": int(tf32)}
     return {}
 

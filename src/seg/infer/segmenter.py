@@ -36,15 +36,18 @@ def _check_seg_model(sess, path: str) -> dict[str, Any]:
 
 def _profile(meta: dict[str, Any], imgsz: int | None,
              frame_sizes: Callable[[], Iterable[tuple[int, int]]] | None) -> ShapeRange:
-    """TensorRT's shape profile: up to the largest input the model will be fed. A fixed size needs no
-    frame; the frame's own size (``imgsz`` 0) or a shorter-side preset does: where the frames are
-    unknown, the largest allowed size, or for the preset a 16:9 frame."""
+    """TensorRT's shape profile (:meth:`ShapeRange.for_frames`, the one rule): up to the largest input
+    the model will be fed for the frames expected, tuned for the first. Frames unknown: a fixed size
+    covers any aspect (a square of that side); the frame's own size (``imgsz`` 0) gets the largest
+    allowed, a shorter-side preset a 16:9 frame."""
+    frames = list(frame_sizes() if frame_sizes else [])
+    if frames:
+        return ShapeRange.for_frames(meta, frames, imgsz)
     preset = imgsz is None and (meta.get("preprocess") or {}).get("resize") == "shorter"
     size = imgsz if imgsz is not None else int(meta.get("imgsz") or DEFAULT_IMGSZ)
     if not preset and size > 0:
         return ShapeRange.for_imgsz(size)
-    frames = list(frame_sizes() if frame_sizes else []) or [(1080, 1920) if preset else (MAX_SIZE, MAX_SIZE)]
-    return ShapeRange.for_imgsz(min(MAX_SIZE, max(max(input_size(h, w, meta, imgsz)) for h, w in frames)))
+    return ShapeRange.for_frames(meta, [(1080, 1920) if preset else (MAX_SIZE, MAX_SIZE)], imgsz)
 
 
 class Segmenter:

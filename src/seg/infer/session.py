@@ -149,7 +149,13 @@ def _try(model: str | bytes, name: str, make_opts, fp16: bool, cache_dir: Path, 
         with contextlib.redirect_stdout(io.StringIO()):
             sess = ort.InferenceSession(model, opts, providers=chain, enable_fallback=0)
     except Exception as e:
-        attempt.reason = f"cannot start: {_first_line(e)}"
+        if name == "tensorrt" and "no associated shape profiles" in str(e):
+            # TensorRT took part of the graph: ONNX Runtime wants a profile for every dynamic input of
+            # every part, and seg gives one for the graph's input only (tensorrt_execution_provider.cc)
+            attempt.reason = ("TensorRT takes only part of this graph, which ONNX Runtime cannot profile: "
+                              "run it with --provider cuda")
+        else:
+            attempt.reason = f"cannot start: {_first_line(e)}"
         return None, attempt
     if sess.get_providers()[0] != provider:
         # its own library loaded (checked above): a library it pulls in at session time did not
@@ -164,8 +170,11 @@ def _try(model: str | bytes, name: str, make_opts, fp16: bool, cache_dir: Path, 
         attempt.reason = f"fails on a first run: {_first_line(e)}"
         return None, attempt
     attempt.placement = _placement(sess)
-    if attempt.placement and not any(attempt.placement.get(PROVIDERS[n], 0) for n in GPU):
-        attempt.reason = "took no node of the model (all ran on the CPU)"
+    if attempt.placement and not attempt.placement.get(provider, 0):
+        # get_providers() lists what was registered, not what runs: TensorRT can be left with
+        # nothing ("No graph will run on TensorRT") while CUDA runs it all under a "tensorrt" label
+        ran = ", ".join(p.removesuffix("ExecutionProvider") for p, n in attempt.placement.items() if n)
+        attempt.reason = f"took no node of the model ({ran or 'the CPU'} ran it all)"
         return None, attempt
     attempt.ok = True
     return sess, attempt

@@ -50,11 +50,13 @@ class Spread(Sequence):
 spread = Spread
 
 
-def _fp16_session(path):
-    """fp16 is for GPUs: check it on CUDA where there is one, else on the CPU."""
-    from seg.infer.session import create_session
+def _fp16_session(path, frames: list[tuple[int, int]] | None = None):
+    """fp16 is for GPUs: check it on CUDA where there is one, else on the CPU; a TensorRT profile
+    by the one rule, covering the held-out images it is checked on."""
+    from seg.infer.session import ShapeRange, create_session
 
-    return create_session(path, "auto", spinning=False)[0]
+    shapes = ShapeRange.for_frames(read_meta(path), frames) if frames else None
+    return create_session(path, "auto", spinning=False, shapes=shapes)[0]
 
 
 def make_variant(
@@ -89,7 +91,14 @@ def make_variant(
     if precision == "int8" and calib is None:
         raise NoCalibrationData("none given")
     report: dict[str, Any] = {"model": meta.get("model"), "path": str(out), "precision": precision, "e2e": e2e}
-    session = _fp16_session if precision == "fp16" else cpu_session
+    if precision == "fp16":
+        from seg.images import shown_size
+
+        paths = getattr(heldout, "images", None) or getattr(heldout, "paths", None) or []
+        frames = [s for s in map(shown_size, paths) if s] or None
+        session = lambda p: _fp16_session(p, frames)  # noqa: E731
+    else:
+        session = cpu_session
     with scratch_dir() as d, atomic_path(out) as tmp:
         core = Path(fp32_path)
         extra: dict[str, Any] = {"precision": precision}
