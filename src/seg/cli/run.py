@@ -14,7 +14,8 @@ from seg.cli._common import _IN_DIR, _IN_FILE, PROVIDER_CHOICES, _choice, _imgsz
 from seg.errors import SegError
 from seg.layout import VARIANTS
 from seg.metadata import MAX_SIZE, MIN_SIZE
-from seg.tables import Column, show
+from seg.infer.multi import MAX_SOURCES, read_source_list
+from seg.tables import Column, fmt, show
 from seg.text import plural, shown
 
 
@@ -49,7 +50,16 @@ STAGE_COLUMNS = [Column("stage", lambda r: r[0])] + [
 def run(
     model: str = typer.Option("resnet_fcn", "--model", "-m", help="An .onnx file, or a model name (-> <runs>/<name>/<name>.onnx)."),
     video: Optional[Path] = typer.Option(None, **_IN_FILE, help="Video file to segment."),
-    source: Optional[str] = typer.Option(None, help="Camera index (0), /dev/videoN, or an rtsp:// or http:// stream."),
+    source: Optional[list[str]] = typer.Option(None, metavar="SOURCE", help="Camera index (0), /dev/videoN, or an "
+                                               "rtsp:// or http:// stream. Repeat it (or give a .txt listing them) to run "
+                                               f"several sources, cameras, videos and folders mixed, up to {MAX_SOURCES}, "
+                                               "in one process with batched inference: outputs per source in "
+                                               "<out>/<source>/."),
+    batch: int = typer.Option(4, min=1, max=64, help="Several sources: frames per session call (one per source at "
+                              "most). Each holds a decoded frame and its model input: 4 x 1080p is ~25 MB + inputs."),
+    batch_timeout_ms: float = typer.Option(20.0, min=1.0, max=10_000.0, help="Several sources: a batch is pushed when "
+                                           "full or this long after its first frame, so a slow or dead source never "
+                                           "holds up the others."),
     folder: Optional[Path] = typer.Option(None, **_IN_DIR, help="Folder of images."),
     recursive: bool = typer.Option(False, help="With --folder: include sub-folders; outputs are named by the path "
                                    "below the folder, sub/x.jpg -> sub_x.jpg (overlay) and sub_x.png (mask)."),
@@ -74,7 +84,7 @@ def run(
     out: Optional[Path] = typer.Option(None, help="Overlay video (video/camera) or folder (images) "
                                        "[default: <runs>/predict/<source>-<model file>/]."),
     save_masks: Optional[Path] = typer.Option(None, callback=_out_dir("--save-masks folder"),
-                                              help="Also write palette PNG masks (VOC format) here."),
+                                              help="Also write palette PNG masks (VOC format) here (several sources: in <folder>/<source>/)."),
     save_json: Optional[str] = typer.Option(None, "--save-json", metavar="PATH", help="Also write one JSON record "
                                             "per frame (JSON lines, flushed as each frame is done): its time, size and "
                                             "per class the share of its pixels; - = standard output (the log then "
@@ -109,6 +119,11 @@ def run(
 
     if len([x for x in (video, source, folder, images) if x is not None]) != 1:
         raise SegError("pass exactly one of --video, --source, --folder, --images")
+    specs = read_source_list(source) if source else []
+    if len(specs) > 1 or (source and source[0].endswith(".txt")):
+        return _run_many(model, runs, variant, specs, out, save_masks, provider, imgsz, threads, opt_level, batch,
+                         batch_timeout_ms, max_frames, realtime, timeout, alpha, legend)
+    source = specs[0] if specs else None
     if regions and save_json is None:
         raise SegError("--regions adds to the --save-json records: pass --save-json PATH (or -)")
     json_path = None if save_json in (None, "-") else check_output_file(Path(save_json), "--save-json file")
@@ -191,3 +206,44 @@ def run(
         from seg import signals
 
         raise typer.Exit(signals.exit_code())
+
+
+STREAM_COLUMNS = [Column("source", lambda s: s.name), Column("frames", lambda s: str(s.frames), right=True),
+                  Column("FPS", lambda s: f"{s.fps:.1f}", right=True),
+                  Column("dropped", lambda s: str(s.dropped), right=True, drop=2),
+                  Column("p50 ms", lambda s: fmt(s.latency.stats()["p50"] if s.latency.n else None, ".1f"), right=True),
+                  Column("p95 ms", lambda s: fmt(s.latency.stats()["p95"] if s.latency.n else None, ".1f"), right=True),
+                  Column("status", lambda s: s.failed or "ok", drop=1)]
+
+
+def _run_many(model, runs, variant, specs, out, save_masks, provider, imgsz, threads, opt_level, batch, batch_timeout_ms,
+              max_frames, realtime, timeout, alpha, legend) -> None:
+    """``seg run --source A --source B ...``: every source in one process, batched (seg.infer.multi)."""
+    from seg.infer import Segmenter
+    from seg.infer.multi import open_all, run_many
+    from seg.layout import predict_dir, resolve_onnx, trt_cache_dir
+
+    onnx_path = resolve_onnx(model, runs, variant)
+    out_root = check_output_dir(out if out is not None else predict_dir(runs, "multi", onnx_path), "output folder")
+    sources, failed = open_all(specs, timeout)  # all of them failing: one line, before the model loads
+    for spec, why in failed.items():
+        warn(f"{spec}: {why}; the other sources run on")
+    seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, cache_dir=trt_cache_dir(runs),
+                    opt_level=opt_level, varying_sizes=True)
+    err.print(shown(f"{seg.meta.get('model')} ({onnx_path}) on {seg.provider_verdict()}, {len(specs)} sources, "
+                    f"batches of up to {batch} (pushed after {batch_timeout_ms:g} ms)"), highlight=False, soft_wrap=True)
+    summary = run_many(seg, specs, out_root, masks_root=save_masks, batch=batch, timeout_ms=batch_timeout_ms,
+                       max_frames=max_frames, realtime=realtime, source_timeout=timeout, alpha=alpha, legend=legend,
+                       warn=warn, opened=sources, reasons=failed)
+    show(out_console, STREAM_COLUMNS, summary.streams,
+         title=f"{len(summary.streams)} sources: {summary.frames} frames, {summary.fps:.1f} FPS in aggregate",
+         caption=f"{summary.wall_s:.1f} s on {seg.provider}, {summary.batches} batches (mean size "
+                 f"{summary.batch_sizes.stats()['mean'] if summary.batch_sizes.n else 0:.1f}); outputs in {out_root}"
+                 f"{', interrupted' if summary.interrupted else ''}")
+    if summary.interrupted:
+        from seg import signals
+
+        raise typer.Exit(signals.exit_code())
+    if summary.failed:
+        raise SegError(f"{len(summary.failed)} of {len(summary.streams)} sources failed: "
+                       + "; ".join(f"{s.spec} ({s.failed})" for s in summary.failed))
