@@ -359,3 +359,14 @@ def test_engines_are_keyed_by_their_profile(tmp_path):
     a = provider_options("tensorrt", b"model", False, tmp_path, ShapeRange((544, 704)), "x", False, True, "HEURISTIC")
     b = provider_options("tensorrt", b"model", False, tmp_path, ShapeRange((512, 512)), "x", False, True, "HEURISTIC")
     assert a["trt_engine_cache_path"] != b["trt_engine_cache_path"]
+
+
+def test_an_unusable_engine_cache_fails_tensorrt_only(model_file, fake_gpu, tmp_path):
+    """A cache folder that cannot be created (under a file) or is read-only: TensorRT fails with that
+    reason and auto goes on to CUDA, instead of aborting (or rebuilding engines at every start)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    fake_gpu.placement = {"CUDAExecutionProvider": 40}
+    attempts = []
+    _, used = create_session(model_file[0], "auto", cache_dir=blocker / "trt", attempts=attempts)
+    assert used == "cuda" and "cannot create the TensorRT engine cache" in attempts[0].reason

@@ -139,6 +139,9 @@ def provider_options(name: str, model: str | bytes, fp16: bool, cache_dir: Path,
             engines.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise SegError(f"cannot create the TensorRT engine cache {engines}: {e.strerror or e}") from None
+        if not os.access(engines, os.W_OK | os.X_OK):  # exists but read-only: engines would rebuild every start
+            raise SegError(f"the TensorRT engine cache {engines} is not writable (engines would be rebuilt at "
+                           "every start): point --runs at a writable folder")
         return {"trt_fp16_enable": fp16, "trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines),
                 # the timing cache holds per-layer tactics, valid across models: shared
                 "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir),

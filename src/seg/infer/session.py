@@ -142,8 +142,12 @@ def _try(model: str | bytes, name: str, make_opts, fp16: bool, cache_dir: Path, 
         return None, attempt
     opts.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
     input_name, nhwc = _input_of(model)
-    chain = [(PROVIDERS[n], provider_options(n, model, fp16, cache_dir, shapes, input_name, nhwc, tf32, conv_search))
-             for n in CHAIN[name]]
+    try:
+        chain = [(PROVIDERS[n], provider_options(n, model, fp16, cache_dir, shapes, input_name, nhwc, tf32, conv_search))
+                 for n in CHAIN[name]]
+    except SegError as e:  # an engine cache that cannot be used: this provider fails, auto tries the next
+        attempt.reason = str(e)
+        return None, attempt
     try:
         # enable_fallback=0: no silent re-creation of the session on the CPU, at creation or at run().
         with contextlib.redirect_stdout(io.StringIO()):
