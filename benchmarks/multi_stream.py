@@ -30,8 +30,10 @@ SEG = [sys.executable, "-m", "seg.cli"]
 
 
 def one_process(model: Path, n: int, frames: int, imgsz: int, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sources.txt").write_text(f"{VIDEO}\n" * n)  # a list: the multi-source path even for one
     t = time.perf_counter()
-    r = subprocess.run(SEG + ["run", "--model", str(model), *[x for _ in range(n) for x in ("--source", str(VIDEO))],
+    r = subprocess.run(SEG + ["run", "--model", str(model), "--source", str(out / "sources.txt"),
                               "--max-frames", str(frames), "--imgsz", str(imgsz), "--batch", str(n), "--out", str(out)],
                        capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t

@@ -259,6 +259,18 @@ def pretrained_summary(path: Path, r: dict) -> str:
     return "\n".join(lines)
 
 
+def multi_stream_table(path: Path, r: dict) -> str:
+    lines = [_caption(path, r, f"N copies of `{r['video']}`, {r['model']} at {r['imgsz']} px, {r['frames_per_stream']} "
+                      f"frames each; {r['timed']}."), "",
+             "| streams | one process, batched: aggregate FPS | its p95 latency (ms) | N processes: aggregate FPS | ratio |",
+             "|---:|---:|---:|---:|---:|"]
+    for x in r["rows"]:
+        p95 = x["one_process"]["p95_ms"]
+        lines.append(f"| {x['streams']} | {x['one_process']['aggregate_fps']:.1f} | {'-' if p95 is None else f'{p95:.0f}'} | "
+                     f"{x['n_processes']['aggregate_fps']:.1f} | {x['ratio']:.2f}x |")
+    return "\n".join(lines)
+
+
 def render(pattern: str, make) -> str:
     if make is None:
         return train_experiments()
@@ -289,6 +301,7 @@ TABLES = {
     "auto_precision": ("auto_precision.json", auto_precision_table),
     "train_experiments": ("train_budget_exp*.json", None),
     "train_profile": ("train_profile.json", train_profile_table),
+    "multi_stream": ("multi_stream.json", multi_stream_table),
 }
 
 

@@ -116,7 +116,7 @@ def markdown_table(result: dict[str, Any]) -> str:
         + ("; INTERRUPTED, partial" if h.get("interrupted") else ""),
         "",
         markdown(COLUMNS, result["rows"]),
-    ]
+    ] + ([f"\n{FEW_RUNS_NOTE}"] if few_runs(result["rows"]) else [])
     for sk in h.get("skipped", []):
         lines.append(f"\n{sk['model']} {sk['variant']}: not benchmarked: {sk.get('reason') or 'could not be exported'}")
     return "\n".join(lines)
