@@ -24,7 +24,8 @@ RUNTIME_MODULES = (
     "seg.data", "seg.data.voc", "seg.data.dataset", "seg.data.layouts", "seg.data.coco", "seg.data.check",
     "seg.data.folder", "seg.data.synth", "seg.data.download",
     "seg.infer", "seg.infer.session", "seg.infer.providers", "seg.infer.preprocess", "seg.infer.segmenter", "seg.infer.sources",
-    "seg.infer.pipeline", "seg.infer.results", "seg.infer.predict", "seg.infer.overlay", "seg.infer.masks", "seg.infer.display", "seg.infer.evaluate",
+    "seg.infer.pipeline", "seg.infer.results", "seg.infer.predict", "seg.infer.multi", "seg.infer.overlay",
+    "seg.infer.masks", "seg.infer.display", "seg.infer.evaluate",
     "seg.variants", "seg.variants.build", "seg.variants.quantize", "seg.variants.e2e", "seg.variants.subpixel",
     "seg.variants.data", "seg.variants.auto", "seg.roofline", "seg.signals", "seg.text", "seg.images",
 )
