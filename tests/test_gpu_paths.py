@@ -143,8 +143,9 @@ def test_the_profile_without_frames_and_with_a_fixed_size():
 
     assert _profile({"imgsz": 160}, None, never).max_hw == (160, 160)
     assert _profile(PRESET, 320, never).max_hw == (320, 320)
-    assert _profile(PRESET, None, None).max_hw == (928, 928)  # a 16:9 frame at shorter side 520: 924 wide
-    assert _profile(PRESET, None, lambda: [(400, 1600)]).max_hw == (2080, 2080)  # 4:1 -> 2080 wide
+    assert _profile(PRESET, None, None).max_hw == (544, 928)  # a 16:9 frame at shorter side 520: 520x924
+    assert _profile(PRESET, None, lambda: [(400, 1600)]).max_hw == (544, 2080)  # 4:1 -> 520x2080
+    assert _profile(PRESET, None, lambda: [(400, 1600)]).opt_hw == (544, 2080)  # warmed up there, not at a square
 
 
 def test_a_folder_tells_its_frame_sizes_from_the_headers(tmp_path):

@@ -123,7 +123,9 @@ def test_run_stopped_keeps_a_playable_video_or_nothing(model, long_video, tmp_pa
         time.sleep(delay)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + sig, stderr[-2000:]
+    # Before seg's own code runs (still importing: delay None on a loaded machine) the signal's default
+    # action ends Python with nothing opened: -15, which a shell reports as 143 too.
+    assert proc.returncode == 128 + sig or (delay is None and proc.returncode == -sig), stderr[-2000:]
     assert "Traceback" not in stderr
     assert temp_files(tmp_path) == []
     if delay is not None and delay >= 0.7:

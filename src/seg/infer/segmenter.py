@@ -40,14 +40,12 @@ def _profile(meta: dict[str, Any], imgsz: int | None,
     the model will be fed for the frames expected, tuned for the first. Frames unknown: a fixed size
     covers any aspect (a square of that side); the frame's own size (``imgsz`` 0) gets the largest
     allowed, a shorter-side preset a 16:9 frame."""
-    frames = list(frame_sizes() if frame_sizes else [])
-    if frames:
-        return ShapeRange.for_frames(meta, frames, imgsz)
     preset = imgsz is None and (meta.get("preprocess") or {}).get("resize") == "shorter"
     size = imgsz if imgsz is not None else int(meta.get("imgsz") or DEFAULT_IMGSZ)
-    if not preset and size > 0:
+    if not preset and size > 0:  # no need to read a folder's headers: a square of the side covers any aspect
         return ShapeRange.for_imgsz(size)
-    return ShapeRange.for_frames(meta, [(1080, 1920) if preset else (MAX_SIZE, MAX_SIZE)], imgsz)
+    frames = list(frame_sizes() if frame_sizes else []) or [(1080, 1920) if preset else (MAX_SIZE, MAX_SIZE)]
+    return ShapeRange.for_frames(meta, frames, imgsz)
 
 
 class Segmenter:
