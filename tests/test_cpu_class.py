@@ -174,3 +174,14 @@ def test_no_native_bf16_means_fp32_training_here_when_emulating_avx2():
                        env={**__import__("os").environ, "ONEDNN_MAX_CPU_ISA": "AVX2"})
     assert r.stdout.strip() == "False", r.stderr
     assert torch.get_num_threads() >= 1
+
+
+def test_auto_on_a_machine_that_runs_models_on_its_gpu_builds_no_int8(fp32_file, synth_root, tmp_path, monkeypatch):
+    """Issue 26: on a GPU box seg run puts an fp32 file on CUDA and an int8 (QOperator) one on the CPU,
+    so --precision auto must not pick int8 there, however fast it is on the CPU."""
+    import seg.variants.auto as auto_mod
+
+    monkeypatch.setattr(auto_mod, "gpu_runs_models", lambda: True)
+    r = _auto(fp32_file, synth_root, tmp_path, {"fp32": 10.0, "int8": 1.0, "int8, merge ops in float": 1.0})
+    cands = {c["name"]: c for c in r["auto"]["candidates"]}
+    assert r["auto"]["chosen"] == "fp32" and "runs models on its GPU" in cands["int8"]["why"]

@@ -37,6 +37,18 @@ MERGE_OPS = ("Add", "Concat", "Resize")  # skip connections and upsampling: what
 TIE = 0.03  # candidates within 3% of the fastest are a tie (timing noise): the simplest one is kept
 
 
+def gpu_runs_models() -> bool:
+    """Whether ``seg run --provider auto`` would run models on an NVIDIA GPU here: a driver, and ONNX
+    Runtime's CUDA provider in this build with its libraries loading. Then --precision auto builds no
+    int8 candidate (QOperator files run on the CPU only: seg.infer.session)."""
+    import onnxruntime as ort
+
+    from seg.infer.providers import has_nvidia_gpu, library_problem
+
+    return (has_nvidia_gpu() and "CUDAExecutionProvider" in ort.get_available_providers()
+            and library_problem("cuda") is None)
+
+
 def time_candidate(path: str | os.PathLike, imgsz: int | None, runs: int = 10,
                    frame_hw: tuple[int, int] | None = None) -> float:
     """Median milliseconds per frame of ``seg run``'s work (Segmenter.predict) on a frame of
@@ -88,7 +100,13 @@ def auto_variant(
         files: dict[str, Path] = {}
         specs = [("fp32", None), ("int8", int8), ("int8, merge ops in float",
                                                    dataclasses.replace(int8, exclude_ops=MERGE_OPS))]
+        gpu = gpu_runs_models()
         for name, config in specs:
+            if config is not None and gpu:  # seg run would put the fp32 file on the GPU and an int8 one on the CPU
+                candidates.append({"name": name, "passed": False, "why": "not built: this machine runs models on "
+                                   "its GPU, where int8 (QOperator) files cannot run; fp32 (or an fp16 export) is what "
+                                   "runs there"})
+                continue
             path = Path(d) / f"candidate{len(files)}.onnx"
             try:
                 if config is None and not e2e:
