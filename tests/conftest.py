@@ -65,6 +65,38 @@ def trained_runs(synth_root, tmp_path_factory) -> Path:
     return runs
 
 
+@pytest.fixture(scope="session")
+def fcn_onnx(tmp_path_factory) -> Path:
+    """baseline_fcn, untrained (seed 0, flagged random-init), exported without verification and fed
+    64 px: the small seg model that the tests of commands, files and signals share."""
+    import torch
+
+    from seg.export import to_onnx
+    from seg.models import get_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("fcn") / "baseline_fcn.onnx"
+    to_onnx(get_model("baseline_fcn"), path, name="baseline_fcn", verify_shapes=None, simplify=False,
+            metadata={"weights": "random-init", "imgsz": 64})
+    return path
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory) -> Path:
+    """A 60 s clip (1500 frames of 96x64 noise at 25 FPS) that no test lets run to its end."""
+    import cv2
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("clip") / "long.mp4"
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (96, 64))
+    rng = np.random.default_rng(0)
+    tiles = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(10)]
+    for i in range(1500):
+        vw.write(tiles[i % 10])
+    vw.release()
+    return path
+
+
 @pytest.fixture
 def cli(capsys):
     """Run ``seg ARGS`` in-process; return (exit code, stdout, stderr)."""

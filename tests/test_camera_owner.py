@@ -13,23 +13,13 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from PIL import Image
 
 from terminal import run_in_terminal, run_piped
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    import torch
-
-    from seg.export import to_onnx
-    from seg.models import get_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("m") / "baseline_fcn.onnx"
-    to_onnx(get_model("baseline_fcn"), path, name="baseline_fcn", verify_shapes=None, simplify=False,
-            metadata={"weights": "random-init", "imgsz": 64})
-    return path
+def model(fcn_onnx) -> Path:
+    return fcn_onnx
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import pytest
 import torch
 from PIL import Image
 
-from layouts import CLASSES, LAYOUT_NAMES, make_labels, write_all, write_coco, write_images_masks
+from layouts import CLASSES, LAYOUT_NAMES, make_labels, write_all, write_images_masks
 from seg.data import open_dataset
 from seg.errors import SegError
 

@@ -18,17 +18,8 @@ VIDEOS = ("bikes.mp4", "car-detection.mp4")
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    import torch
-
-    from seg.export import to_onnx
-    from seg.models import get_model
-
-    torch.manual_seed(2)
-    path = tmp_path_factory.mktemp("m") / "baseline_fcn.onnx"
-    to_onnx(get_model("baseline_fcn"), path, name="baseline_fcn", verify_shapes=None, simplify=False,
-            metadata={"imgsz": 96})
-    return path
+def model(fcn_onnx) -> Path:
+    return fcn_onnx
 
 
 def _masks(folder: Path) -> dict[str, np.ndarray]:
@@ -105,3 +96,15 @@ def test_the_batcher_pushes_on_its_timeout(model, tmp_path):
     assert slow.frames == 3 and fast.frames == 12
     assert fast.latency.stats()["p95"] < 250, fast.latency.stats()  # it never waited for the slow one's 300 ms
     assert summary.batches >= 8  # most batches went out with one frame: pushed on the timeout
+
+
+def test_a_file_under_realtime_is_paced_here_too(model, real_voc, tmp_path):
+    """As in a single-source run: a file under --realtime plays at its own 25 FPS, so a model that
+    keeps up drops nothing (read as fast as it decodes, it dropped 233 of 250 frames)."""
+    from seg.infer import Segmenter
+    from seg.infer.multi import run_many
+
+    summary = run_many(Segmenter(model, provider="cpu"), [str(real_voc / "video" / "bikes.mp4")], tmp_path / "o",
+                       realtime=True, max_frames=12)
+    s = summary.streams[0]
+    assert s.frames == 12 and s.dropped == 0 and summary.wall_s >= 11 * 0.04 * 0.9

@@ -5,11 +5,9 @@ short by a reader that goes away, and over a long source in flat memory."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -24,18 +22,8 @@ SEG = [sys.executable, "-m", "seg.cli"]
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    """baseline_fcn, untrained (the records are checked against the masks it gives, whatever they are)."""
-    import torch
-
-    from seg.export import to_onnx
-    from seg.models import get_model
-
-    torch.manual_seed(1)
-    net = get_model("baseline_fcn")
-    path = tmp_path_factory.mktemp("m") / "baseline_fcn.onnx"
-    to_onnx(net, path, name="baseline_fcn", verify_shapes=None, simplify=False, metadata={"imgsz": 64})
-    return path
+def model(fcn_onnx) -> Path:
+    return fcn_onnx
 
 
 @pytest.fixture(scope="module")
@@ -93,18 +81,6 @@ def test_regions_against_a_drawn_mask():
     assert [g.area for g in regs["a"]] == [72, 24] and regs["a"][0].bbox == (20, 10, 9, 8)
     assert r.to_dict(regions=True)["classes"]["b"] == {"fraction": round(4 / 600, 6), "pixels": 4, "regions": 1,
                                                        "largest": {"area": 4, "bbox": [2, 12, 2, 2]}}
-
-
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("v") / "long.mp4"
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (96, 64))
-    rng = np.random.default_rng(0)
-    tiles = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(5)]
-    for i in range(1500):
-        vw.write(tiles[i % 5])
-    vw.release()
-    return path
 
 
 def test_records_are_read_from_a_pipe_while_the_run_goes_on(model, long_clip, tmp_path):

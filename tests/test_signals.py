@@ -83,38 +83,15 @@ def test_hup_and_int_exit_codes():
 # ---- seg run: a playable video of the frames done, or nothing ---------------------------------
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    import torch
-
-    from seg.export import to_onnx
-    from seg.models import get_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("m") / "baseline_fcn.onnx"
-    to_onnx(get_model("baseline_fcn"), path, name="baseline_fcn", verify_shapes=None, simplify=False,
-            metadata={"weights": "random-init", "imgsz": 64})
-    return path
-
-
-@pytest.fixture(scope="module")
-def long_video(tmp_path_factory) -> Path:
-    import numpy as np
-
-    path = tmp_path_factory.mktemp("v") / "long.mp4"
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (96, 64))
-    rng = np.random.default_rng(0)
-    tiles = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(10)]
-    for i in range(1500):
-        vw.write(tiles[i % 10])
-    vw.release()
-    return path
+def model(fcn_onnx) -> Path:
+    return fcn_onnx
 
 
 @pytest.mark.parametrize("sig,delay", [(signal.SIGTERM, None), (signal.SIGTERM, 0.0), (signal.SIGTERM, 0.7),
                                        (signal.SIGTERM, 2.0), (signal.SIGHUP, 1.0)])
-def test_run_stopped_keeps_a_playable_video_or_nothing(model, long_video, tmp_path, sig, delay):
+def test_run_stopped_keeps_a_playable_video_or_nothing(model, long_clip, tmp_path, sig, delay):
     out = tmp_path / "out" / "o.mp4"
-    proc = start(["run", "--model", model, "--video", long_video, "--out", out, "--save-masks", tmp_path / "masks",
+    proc = start(["run", "--model", model, "--video", long_clip, "--out", out, "--save-masks", tmp_path / "masks",
                   "--provider", "cpu"], tmp_path)
     if delay is None:
         time.sleep(0.3)  # still importing: nothing opened yet

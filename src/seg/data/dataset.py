@@ -17,7 +17,7 @@ import numpy as np
 
 from seg.classes import IGNORE_INDEX, ClassList
 from seg.errors import SegError
-from seg.images import read_rgb, shown_size
+from seg.images import read_rgb
 from seg.data.voc import read_mask
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -73,23 +73,6 @@ class SegDataset:
     def __getitem__(self, index: int):
         image, mask = self.load(index)
         return self.transforms(image, mask) if self.transforms is not None else (image, mask)
-
-    def check(self, num_classes: int | None = None) -> np.ndarray:
-        """Read every mask and every image's header: a bad file anywhere in the split is a SegError
-        naming it before any training step (a bad val mask used to surface after a whole epoch).
-        Returns the pixel count per class (void excluded), as :meth:`label_counts`.
-        ``seg data check`` (:mod:`seg.data.check`) reports every problem instead of the first."""
-        n = num_classes or self.num_classes
-        counts = np.zeros(n, dtype=np.int64)
-        for i, image in enumerate(self.images):
-            m = read_mask(self.masks[i], n, self.classes.colors)
-            size = shown_size(image)
-            if size is None:
-                raise SegError(f"cannot read image {image}: not an image file")
-            if size != m.shape:
-                raise SegError(f"mask {self.masks[i]} is {m.shape[1]}x{m.shape[0]} but its image is {size[1]}x{size[0]}")
-            counts += np.bincount(m[m != IGNORE_INDEX], minlength=n)[:n]
-        return counts
 
     def label_counts(self, num_classes: int | None = None, indices: Sequence[int] | None = None) -> np.ndarray:
         """Pixel count per class over the split (void excluded), for class weighting."""

@@ -10,6 +10,7 @@ separate calls. One writer thread writes each source's outputs into its own fold
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -25,7 +26,7 @@ from seg import signals
 from seg._io import atomic_path, writable_dir
 from seg.errors import SegError
 from seg.infer.masks import write_palette_png
-from seg.infer.pipeline import Timings, open_video_writer
+from seg.infer.pipeline import Timings, drain, hand_over, open_video_writer, read_frames
 from seg.infer.segmenter import Segmenter
 from seg.infer.sources import Source, folder_source, VideoSource, camera_spec
 
@@ -150,32 +151,18 @@ def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, mask
         src, st, q = sources[i], streams[i], feeds[i]
         live = realtime or src.is_live
         try:
-            for n, (name, frame) in enumerate(src):
-                if stop.is_set() or (max_frames is not None and n >= max_frames):
-                    break
+            # a file under --realtime is paced at its own frame rate, as the camera it stands in for
+            for _, name, frame, _ in read_frames(src, stop, realtime, max_frames):
                 item = (name, frame, time.perf_counter())
-                if live:  # the latest frame only: a new one replaces an unprocessed one
-                    try:
-                        q.get_nowait()
-                        st.dropped += 1
-                    except queue.Empty:
-                        pass
-                    q.put(item)
-                else:
-                    while not stop.is_set():
-                        try:
-                            q.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
+                st.dropped += hand_over(q, item, stop, latest=live)  # live: the latest frame only
         except Exception as e:  # a source that breaks mid-run: reported, the others go on
             st.failed = f"stopped with an error: {e}"
         finally:
             q.put(_END)
 
     def writer() -> None:
-        writers: dict[int, tuple[cv2.VideoWriter, tuple[int, int], Path]] = {}
-        tmps: dict[int, object] = {}
+        writers: dict[int, tuple[cv2.VideoWriter, tuple[int, int]]] = {}
+        videos = contextlib.ExitStack()  # per video: released, then renamed into place (atomic_path)
         try:
             while True:
                 item = results.get()
@@ -189,11 +176,11 @@ def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, mask
                     if i not in writers:
                         folder.mkdir(parents=True, exist_ok=True)
                         final = folder / f"{st.name}.{'avi' if any(v % 2 for v in frame.shape[:2]) else 'mp4'}"
-                        ctx = atomic_path(final)
-                        tmp = ctx.__enter__()
-                        tmps[i] = (ctx, final)
-                        writers[i] = (*open_video_writer(tmp, *frame.shape[1::-1], src.fps or 30.0), final)
-                    vw, pad, _ = writers[i]
+                        tmp = videos.enter_context(atomic_path(final))
+                        writers[i] = open_video_writer(tmp, *frame.shape[1::-1], src.fps or 30.0)
+                        videos.callback(writers[i][0].release)
+                        st.outputs["video"] = str(final)
+                    vw, pad = writers[i]
                     if any(pad):
                         over = cv2.copyMakeBorder(over, 0, pad[0], 0, pad[1], cv2.BORDER_REPLICATE)
                     vw.write(over)
@@ -210,15 +197,11 @@ def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, mask
                 st.latency.add((time.perf_counter() - t_read) * 1e3)
         finally:
             with signals.held(reraise=False):
-                for i, (vw, _, final) in writers.items():
-                    vw.release()
-                    ctx, final = tmps[i]
-                    ctx.__exit__(None, None, None)  # renamed into place: a playable video
-                    streams[i].outputs["video"] = str(final)
+                videos.close()  # every video finalised and in place: it plays
 
-    threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i, s in enumerate(sources) if s is not None]
+    threads = [(i, threading.Thread(target=reader, args=(i,), daemon=True)) for i, s in enumerate(sources) if s is not None]
     wr = threading.Thread(target=writer, name="seg-encode", daemon=True)
-    for t in threads:
+    for _, t in threads:
         t.start()
     wr.start()
     t0 = time.perf_counter()
@@ -260,16 +243,10 @@ def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, mask
     finally:
         with signals.held(reraise=False):
             stop.set()
-            for q in feeds:  # unblock readers
-                while True:
-                    try:
-                        q.get_nowait()
-                    except queue.Empty:
-                        break
+            for i, t in threads:  # the readers end: stopped, or their sources did
+                drain(feeds[i], t)
             results.put(_END)
             wr.join()
-            for t in threads:
-                t.join(timeout=5)
             for s in sources:
                 if s is not None:
                     s.close()

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -103,6 +103,67 @@ def open_video_writer(path: str | os.PathLike, width: int, height: int, fps: flo
     return vw, pad
 
 
+def read_frames(source: Source, stop: threading.Event, realtime: bool = False,
+                max_frames: int | None = None) -> Iterator[tuple[int, str, np.ndarray, float]]:
+    """(index, name, frame, decode ms) of ``source`` until it ends, ``stop`` is set or ``max_frames``.
+    A video file under ``realtime`` stands in for the camera it was recorded with: its frames are
+    released at its own frame rate, so frames drop only when the model falls behind that clock
+    (read as fast as it decodes, a 500-frame file dropped 490)."""
+    pace = 1.0 / source.fps if realtime and source.is_video and not source.is_live and source.fps else None
+    it = iter(source)
+    start = time.perf_counter()
+    n = 0
+    while not stop.is_set() and (max_frames is None or n < max_frames):
+        t = time.perf_counter()
+        try:
+            name, frame = next(it)
+        except StopIteration:
+            return
+        decode_ms = (time.perf_counter() - t) * 1e3
+        if pace is not None and (delay := start + n * pace - time.perf_counter()) > 0:
+            stop.wait(delay)
+        yield n, name, frame, decode_ms
+        n += 1
+
+
+def drain(q: queue.Queue, producer: threading.Thread, timeout: float | None = 5.0) -> None:
+    """Empty ``q`` until ``producer`` has ended (or ``timeout`` s): a producer blocked on the full
+    queue, with a last frame or its end marker, gets room. Emptying it once was not enough: a reader
+    could put one more frame, then block on its end marker until a join timed out (5 s a source)."""
+    deadline = None if timeout is None else time.perf_counter() + timeout
+    while producer.is_alive() and (deadline is None or time.perf_counter() < deadline):
+        try:
+            q.get(timeout=0.05)
+        except queue.Empty:
+            pass
+
+
+def offer(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put ``item`` into the bounded ``q``, waiting for room until ``stop`` is set; whether it went in."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def hand_over(q: queue.Queue, item, stop: threading.Event, latest: bool = False) -> bool:
+    """A reader's frame into its queue: with ``latest`` (live sources, --realtime) it replaces a frame
+    nobody has taken yet, and True says one was dropped; else it waits for room (:func:`offer`)."""
+    if not latest:
+        offer(q, item, stop)
+        return False
+    try:
+        q.get_nowait()
+        dropped = True
+    except queue.Empty:
+        dropped = False
+    q.put(item)
+    return dropped
+
+
 def _check_something_processed(summary: Summary, source: Source, consequence: str) -> None:
     """A run that segmented no frame failed, whatever the reason: say why in one line."""
     if summary.frames or summary.interrupted:
@@ -147,42 +208,12 @@ def run_pipeline(
     stop = threading.Event()
     errors: list[BaseException] = []
 
-    # A video file under ``realtime`` stands in for the camera it was recorded with: its frames are
-    # released at its own frame rate, so frames drop only when the model falls behind that clock
-    # (read as fast as it decodes, a 500-frame file dropped 490).
-    pace = 1.0 / source.fps if realtime and source.is_video and not source.is_live and source.fps else None
-
     def reader() -> None:
         try:
-            it = iter(source)
-            n = 0
-            start = time.perf_counter()
-            while not stop.is_set() and (max_frames is None or n < max_frames):
-                t = time.perf_counter()
-                try:
-                    name, frame = next(it)
-                except StopIteration:
-                    break
+            for n, name, frame, decode_ms in read_frames(source, stop, realtime, max_frames):
                 # the frame's time: the video's own clock for files, wall time for live sources
                 clock = time.time() if source.is_live else (n / source.fps if source.is_video and source.fps else None)
-                item = (name, frame, (time.perf_counter() - t) * 1e3, n, clock)
-                if pace is not None and (delay := start + n * pace - time.perf_counter()) > 0:
-                    stop.wait(delay)
-                if realtime:
-                    try:  # replace a frame nobody has picked up yet
-                        q_in.get_nowait()
-                        summary.dropped += 1
-                    except queue.Empty:
-                        pass
-                    q_in.put(item)
-                else:
-                    while not stop.is_set():
-                        try:
-                            q_in.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                n += 1
+                summary.dropped += hand_over(q_in, (name, frame, decode_ms, n, clock), stop, latest=realtime)
         except BaseException as e:  # surfaced in the main thread
             errors.append(e)
         finally:
@@ -270,14 +301,9 @@ def run_pipeline(
         finally:
             with signals.held(reraise=False):  # a signal now must not cut the video's finalisation
                 stop.set()
-                while True:  # unblock a reader waiting on a full queue
-                    try:
-                        q_in.get_nowait()
-                    except queue.Empty:
-                        break
+                drain(q_in, rd)  # the reader ends: it was stopped, or the source did
                 q_out.put(_END)
                 wr.join()
-                rd.join(timeout=5)
                 summary.wall_s = time.perf_counter() - t0
                 if show:
                     cv2.destroyAllWindows()

@@ -45,7 +45,7 @@ def predict(model: str | os.PathLike, source: str | int | os.PathLike, *, varian
     >>> for r in seg.predict("runs/simple_unet/simple_unet.onnx", "cam.mp4"):
     ...     print(r.index, r.areas())
     """
-    from seg.infer.pipeline import run_pipeline
+    from seg.infer.pipeline import drain, offer, run_pipeline
     from seg.infer.segmenter import Segmenter
     from seg.layout import resolve_onnx, trt_cache_dir
 
@@ -61,13 +61,8 @@ def predict(model: str | os.PathLike, source: str | int | os.PathLike, *, varian
     closed = threading.Event()
 
     def sink(result: Result) -> None:
-        while not closed.is_set():
-            try:
-                results.put(result, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-        raise ConsumerGone()
+        if not offer(results, result, closed):
+            raise ConsumerGone()
 
     def work() -> None:
         try:
@@ -89,9 +84,5 @@ def predict(model: str | os.PathLike, source: str | int | os.PathLike, *, varian
             yield item
     finally:
         closed.set()
-        while thread.is_alive():  # unblock the pipeline, then let it finish and close the source
-            try:
-                results.get(timeout=0.1)
-            except queue.Empty:
-                pass
+        drain(results, thread, timeout=None)  # the pipeline ends, then closes the source
         thread.join()
