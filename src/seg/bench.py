@@ -52,7 +52,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _ort_runners(entry: Entry, providers: list[str], frames=None, batch: int = 1) -> list[Runner]:
-    from seg.infer.preprocess import labels_of, model_input
+    from seg.infer.preprocess import labels_of, model_input, own_size_inputs
     from seg.infer.session import ShapeRange, create_session
     from seg.metadata import from_props, read_meta
 
@@ -61,7 +61,7 @@ def _ort_runners(entry: Entry, providers: list[str], frames=None, batch: int = 1
         precision, e2e = parse_variant(v)
         # TensorRT's profile by the one rule: what this model is fed for the timing and scoring sizes
         # (a preset model meets 520x520 for --size 512 512, and 520x693 for a VOC photo)
-        shapes = ShapeRange.for_frames(read_meta(path), frames or [], batch=batch) if frames else None
+        shapes = ShapeRange.for_frames(read_meta(path), frames or [], batch=batch, own_size=True) if frames else None
         for p in providers:
             # not spinning: fair to the next engine
             sess, used = create_session(path, p, spinning=False, shapes=shapes, fp16=precision == "fp16")
@@ -69,7 +69,8 @@ def _ort_runners(entry: Entry, providers: list[str], frames=None, batch: int = 1
             in_name, out_name = sess.get_inputs()[0].name, sess.get_outputs()[0].name
             runners.append(Runner(
                 "onnxruntime", used, meta.get("precision", precision), e2e,
-                lambda a, s=sess, i=in_name, o=out_name: s.run([o], {i: a})[0],
+                # a graph that sizes frames itself is fed each frame's own longer side, as the plain rows see it
+                lambda a, s=sess, i=in_name, o=out_name, m=meta: s.run([o], {i: a, **own_size_inputs(m, a)})[0],
                 lambda f, m=meta: np.concatenate([model_input(im, m) for im in f]),  # BGR frames for e2e graphs
                 lambda o, m=meta: labels_of(o, m), path, v))
     return runners

@@ -29,6 +29,7 @@ model. Values are strings (ONNX's rule); lists and dicts are JSON.
 | ``seg.quantization`` | int8 only, JSON: format, activation/weight types, calibration images and method, sub-pixel rewrites |
 | ``seg.guardrail`` | int8/fp16, JSON: fp32 and this model's mIoU on the held-out split, the drop in points, label agreement |
 | ``seg.e2e`` | JSON ``true`` for an end-to-end graph: ``frames`` uint8 [N,H,W,3] BGR in, ``labels`` uint8 [N,H,W] out |
+| ``seg.e2e_resize`` | e2e only, JSON: the size rule the graph applies itself, ``{"resize": "shorter" or "longer", "size", "antialias"}``; absent in older e2e graphs, which take frames at the model's size |
 | ``seg.e2e_check`` | e2e only, JSON: label agreement with the plain model at export time |
 | ``seg.auto`` | ``--precision auto`` only, JSON: every candidate's ms per frame on the machine that chose, and why |
 """
@@ -52,12 +53,27 @@ E2E_INPUT_NAME = "frames"
 E2E_OUTPUT_NAME = "labels"
 E2E_INPUT_LAYOUT = "frames uint8 [N,H,W,3] BGR"
 E2E_OUTPUT_LAYOUT = "labels uint8 [N,H,W]"
+# Graphs that size frames themselves (seg.e2e_resize) also return the labels at the model's size,
+# and name the resized frames (TensorRT's profile names the tensor its part of the graph starts at).
+E2E_MODEL_OUTPUT_NAME = "labels_model"
+E2E_RESIZED_NAME = "frames_resized"
+# ... and take the size their rule sizes frames to as an input with a default (int64 [1]): seg run
+# --imgsz feeds another, seg bench and seg eval a frame's own longer side
+E2E_SIZE_NAME = "size"
+
+
+def e2e_layout(resizes: bool) -> str:
+    """The e2e interface in words, for the metadata and ``seg info``."""
+    if resizes:
+        return (f"{E2E_INPUT_LAYOUT} of any size -> {E2E_OUTPUT_LAYOUT} at the frame's size, "
+                f"{E2E_MODEL_OUTPUT_NAME} at the model's")
+    return f"{E2E_INPUT_LAYOUT} -> {E2E_OUTPUT_LAYOUT}"
 # Input sizes the runtime accepts (longer side, pixels). 32 is the largest output stride; beyond
 # 4096 a frame needs GBs of activations (the U-Net at 4096x4096 holds ~16 GB) and no model trained
 # at VOC scale (500 px) gains anything.
 MIN_SIZE, MAX_SIZE = 32, 4096
 JSON_KEYS = ("class_names", "palette", "mean", "std", "val_metrics", "verification", "quantization", "guardrail",
-             "e2e_check", "auto", "pretrained", "preprocess", "source", "e2e", "simplified")
+             "e2e_check", "auto", "pretrained", "preprocess", "source", "e2e", "simplified", "e2e_resize")
 
 
 BOOL_KEYS = ("e2e", "simplified")
@@ -123,6 +139,12 @@ def check(meta: dict[str, Any], source: str = "the model") -> dict[str, Any]:
             raise bad(key, "should be a list of 3 numbers (R, G, B)")
     if any(x <= 0 for x in meta["std"]):
         raise bad("std", "must be positive")
+    r = meta.get("e2e_resize")
+    if r is not None and not (isinstance(r, dict) and r.get("resize") in ("shorter", "longer")
+                              and isinstance(r.get("size"), int) and not isinstance(r.get("size"), bool)
+                              and (r["size"] == 0 and r["resize"] == "longer" or MIN_SIZE <= r["size"] <= MAX_SIZE)):
+        raise bad("e2e_resize", f"should be {{\"resize\": \"shorter\"|\"longer\", \"size\": {MIN_SIZE}..{MAX_SIZE}, "
+                                f"...}}, it is {r!r}")
     if meta.get("imgsz") is not None and not str(meta["imgsz"]).isdigit():
         raise bad("imgsz", f"is {meta['imgsz']!r}, not a size in pixels")
     pre = meta.get("preprocess")

@@ -58,8 +58,9 @@ def export(
                                   help="fp32 | int8 (static quantisation, CPUs; accuracy guardrail) | fp16 (GPUs) | "
                                   "auto (the fastest of fp32 and int8 forms on this CPU that passes its guardrail). "
                                   "Variants go next to the fp32 file: <model>[.e2e].int8.onnx."),
-    e2e: bool = typer.Option(False, "--e2e", help="End-to-end graph: uint8 BGR frames [N,H,W,3] in, uint8 labels "
-                             "[N,H,W] out (normalisation and argmax inside)."),
+    e2e: bool = typer.Option(False, "--e2e", help="End-to-end graph: uint8 BGR frames [N,H,W,3] of any size in, "
+                             "uint8 labels [N,H,W] at the same size out (resize, normalisation, argmax and "
+                             "the resize back inside; the size rule of seg run)."),
     calib_data: Optional[Path] = typer.Option(None, exists=True, readable=True, callback=_calib_path,
                                               help="int8: a labelled set in any layout seg reads (its train split "
                                               "calibrates, its val split guards by mIoU), a folder of plain images "

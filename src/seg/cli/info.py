@@ -109,6 +109,12 @@ def info(
 
 
 def _default_size(m: dict) -> str:
+    from seg.infer.preprocess import graph_rule
+
+    rule = graph_rule(m)
+    if rule:
+        how = "seg run --imgsz feeds another" if rule.resize == "longer" and rule.size else "fixed"
+        return f"{rule.describe()}, applied in the graph to frames of any size ({how})"
     pre = m.get("preprocess") or {}
     if pre.get("resize") == "shorter":
         return (f"shorter side {pre['size']} px, {pre.get('interpolation', 'bilinear')}"

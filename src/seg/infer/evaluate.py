@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from seg.infer.preprocess import labels_of, model_input
+from seg.infer.preprocess import labels_of, model_input, own_size_inputs
 from seg.infer.session import create_session
 from seg.classes import check_same_classes
 from seg.metadata import check, from_props
@@ -26,7 +26,7 @@ def evaluate_onnx(path: str | os.PathLike, dataset, provider: str = "auto", thre
         from seg.metadata import read_meta
 
         frames = [s for s in map(shown_size, getattr(dataset, "images", [])) if s]
-        shapes = ShapeRange.for_frames(read_meta(path), frames) if frames else None
+        shapes = ShapeRange.for_frames(read_meta(path), frames, own_size=True) if frames else None
     sess, used = create_session(path, provider, threads, spinning=False, shapes=shapes)
     meta = check(from_props(sess.get_modelmeta().custom_metadata_map, str(path)), str(path))
     name = sess.get_inputs()[0].name
@@ -35,7 +35,8 @@ def evaluate_onnx(path: str | os.PathLike, dataset, provider: str = "auto", thre
     cm = ConfusionMatrix(meta["num_classes"])
     for i in range(len(dataset)):
         image, mask = dataset.load(i)
-        cm.update(labels_of(sess.run(None, {name: model_input(image, meta)})[0], meta, mask.shape)[0], mask)
+        x = model_input(image, meta)
+        cm.update(labels_of(sess.run(None, {name: x, **own_size_inputs(meta, x)})[0], meta, mask.shape)[0], mask)
         if on_image is not None:
             on_image(i + 1)
     return cm.compute(), meta, used

@@ -8,6 +8,7 @@ of every path agree with training's (torchvision's ``ToDtype(scale=True)`` + ``N
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,22 +26,93 @@ def model_size(h: int, w: int, imgsz: int) -> tuple[int, int]:
     return (max(STRIDE, int(round(h * scale / STRIDE)) * STRIDE), max(STRIDE, int(round(w * scale / STRIDE)) * STRIDE))
 
 
-def input_size(h: int, w: int, meta: dict[str, Any], imgsz: int | None = None) -> tuple[int, int]:
-    """(H, W) the model with metadata ``meta`` is fed for an H x W frame: ``imgsz`` when given
-    (:func:`model_size`); else the model's recorded preset (``seg.preprocess``: torchvision's
-    pretrained models resize the shorter side to 520, aspect kept, no rounding); else its
-    training images' size (``seg.imgsz``)."""
+def shorter_side(h: int, w: int, size: int) -> tuple[int, int]:
+    """(H, W) with the shorter side ``size``, aspect kept, no rounding: torchvision's rule
+    (transforms.functional._compute_resized_output_size), the longer side capped at MAX_SIZE
+    like every other path."""
+    short, long = min(h, w), max(h, w)
+    new_short, new_long = size, int(size * long / short)
+    if new_long > MAX_SIZE:
+        new_short, new_long = max(1, int(MAX_SIZE * new_short / new_long)), MAX_SIZE
+    return (new_short, new_long) if h <= w else (new_long, new_short)
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    """How a frame is sized for a model, as data: ``shorter`` side ``size`` (torchvision's preset
+    of the pretrained models), or ``longer`` side ``size`` rounded to multiples of 32 (seg's own;
+    0: the frame's own size); ``antialias``: Pillow's antialiased bilinear, else OpenCV's
+    INTER_AREA. The host applies it (:func:`resize_for_model`), and an end-to-end graph carries it
+    as ONNX ops (:mod:`seg.variants.e2e`): one rule, written once."""
+
+    resize: str
+    size: int
+    antialias: bool = False
+
+    def of(self, h: int, w: int) -> tuple[int, int]:
+        """(H, W) the model is fed for an H x W frame."""
+        return shorter_side(h, w, self.size) if self.resize == "shorter" else model_size(h, w, self.size)
+
+    def describe(self) -> str:
+        """In words, for the run's header line."""
+        if self.resize == "shorter":
+            return f"shorter side {self.size} px ({'antialiased, ' if self.antialias else ''}torchvision's preset)"
+        return f"{self.size} px" if self.size else "native"
+
+    def sizes_like(self, other: "SizeRule") -> bool:
+        """The same sizes for every frame (the interpolation aside)."""
+        return (self.resize, self.size) == (other.resize, other.size)
+
+    def as_meta(self) -> dict[str, Any]:
+        return {"resize": self.resize, "size": self.size, "antialias": self.antialias}
+
+
+def size_rule(meta: dict[str, Any], imgsz: int | None = None) -> SizeRule:
+    """The rule for a model with metadata ``meta``: ``imgsz`` when given (longer side); else the
+    model's recorded preset (``seg.preprocess``: torchvision's pretrained models resize the shorter
+    side to 520, antialiased); else its training images' size (``seg.imgsz``), else 512."""
     pre = meta.get("preprocess") or {}
+    antialias = bool(pre.get("antialias"))
     if imgsz is None and pre.get("resize") == "shorter":
-        # torchvision's rule (transforms.functional._compute_resized_output_size), sizes capped
-        # at MAX_SIZE like every other path
-        size = int(pre["size"])
-        short, long = min(h, w), max(h, w)
-        new_short, new_long = size, int(size * long / short)
-        if new_long > MAX_SIZE:
-            new_short, new_long = max(1, int(MAX_SIZE * new_short / new_long)), MAX_SIZE
-        return (new_short, new_long) if h <= w else (new_long, new_short)
-    return model_size(h, w, int(imgsz if imgsz is not None else meta.get("imgsz") or DEFAULT_IMGSZ))
+        return SizeRule("shorter", int(pre["size"]), antialias)
+    return SizeRule("longer", int(imgsz if imgsz is not None else meta.get("imgsz") or DEFAULT_IMGSZ), antialias)
+
+
+def graph_rule(meta: dict[str, Any], imgsz: int | None = None) -> SizeRule | None:
+    """The rule an end-to-end graph applies itself (``seg.e2e_resize``), or None: the host sizes
+    frames for it (plain models, and e2e graphs exported before the rule moved into the graph).
+    ``imgsz``: a longer side fed in its ``size`` input instead of the recorded one (a longer-side
+    rule only; see :func:`graph_inputs`)."""
+    r = meta.get("e2e_resize")
+    if not (is_e2e(meta) and r):
+        return None
+    rule = SizeRule(r["resize"], int(r["size"]), bool(r.get("antialias")))
+    return replace(rule, size=imgsz) if imgsz and rule.resize == "longer" and rule.size > 0 else rule
+
+
+def graph_inputs(meta: dict[str, Any], imgsz: int | None) -> dict[str, np.ndarray]:
+    """What a graph that sizes frames itself is fed besides the frames for a longer side ``imgsz``
+    (its ``size`` input; nothing where it keeps its own). For a plain model, nothing."""
+    from seg.metadata import E2E_SIZE_NAME
+
+    rule = graph_rule(meta)
+    if rule is None or not imgsz or rule.resize != "longer" or rule.size <= 0 or imgsz == rule.size:
+        return {}
+    return {E2E_SIZE_NAME: np.array([imgsz], np.int64)}
+
+
+def own_size_inputs(meta: dict[str, Any], frames: np.ndarray) -> dict[str, np.ndarray]:
+    """For scoring (``seg bench``, ``seg eval``): a graph that sizes frames itself fed so that it
+    sees each image near its own size, as the plain model is fed (the longer side as its size,
+    rounded to 32 by the rule); a preset model keeps its preset (a shorter-side rule takes no size
+    input), as the plain one does."""
+    return graph_inputs(meta, max(frames.shape[1:3]))
+
+
+def input_size(h: int, w: int, meta: dict[str, Any], imgsz: int | None = None) -> tuple[int, int]:
+    """(H, W) the host feeds the model with metadata ``meta`` for an H x W frame: by
+    :func:`size_rule`, or the frame as it is for a graph that sizes frames itself."""
+    return (h, w) if graph_rule(meta) else size_rule(meta, imgsz).of(h, w)
 
 
 def resize_antialias(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -60,7 +132,7 @@ def resize_for_model(image: np.ndarray, size: tuple[int, int], meta: dict[str, A
     bilinear where the metadata records torchvision's preset, else OpenCV's INTER_AREA."""
     if tuple(image.shape[:2]) == tuple(size):
         return image
-    if (meta.get("preprocess") or {}).get("antialias"):
+    if size_rule(meta).antialias:
         return resize_antialias(image, size)
     import cv2
 
@@ -85,7 +157,7 @@ def model_input(image_rgb: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     for an end-to-end graph the BGR uint8 frame as a camera gives it. At the image's own size,
     except for a model with a preset (``seg.preprocess``), which gets the size ``seg run`` feeds
     it: calibration, guardrails and ``seg eval`` then see what the camera path sees."""
-    if meta.get("preprocess"):
+    if meta.get("preprocess") and not graph_rule(meta):
         image_rgb = resize_for_model(image_rgb, input_size(*image_rgb.shape[:2], meta), meta)
     if is_e2e(meta):
         return np.ascontiguousarray(image_rgb[None, ..., ::-1])

@@ -67,6 +67,9 @@ class ShapeRange:
     max_hw: tuple[int, int] = (512, 512)
     opt_hw: tuple[int, int] | None = None  # default: max_hw
     batch: int = 1
+    # an e2e graph that sizes frames itself: (max, opt) of the resized frames, the tensor TensorRT's
+    # part of the graph starts at (the antialiased Resize before it runs on CUDA)
+    resized: tuple[tuple[int, int], tuple[int, int]] | None = None
 
     @classmethod
     def for_imgsz(cls, imgsz: int, batch: int = 1) -> "ShapeRange":
@@ -75,31 +78,49 @@ class ShapeRange:
 
     @classmethod
     def for_frames(cls, meta: dict, frames: "list[tuple[int, int]]", imgsz: int | None = None,
-                   batch: int = 1) -> "ShapeRange":
+                   batch: int = 1, own_size: bool = False) -> "ShapeRange":
         """The one profile rule: up to the largest input the model is fed for these frames (H, W),
         by :func:`seg.infer.preprocess.input_size` (the Segmenter's own: a preset's shorter side 520
         makes a 500x375 photo 693x520), each side rounded up to 32; tuned for the first frame's. Every
-        caller that opens a TensorRT session (run, bench, eval, guardrails) sizes it so."""
-        from seg.infer.preprocess import input_size
+        caller that opens a TensorRT session (run, bench, eval, guardrails) sizes it so. ``own_size``:
+        scoring, where a graph that sizes frames itself is fed each image's own longer side."""
+        from dataclasses import replace
+
+        from seg.infer.preprocess import graph_rule, input_size
 
         def up(hw: tuple[int, int]) -> tuple[int, int]:
             return (max(32, -(-hw[0] // 32) * 32), max(32, -(-hw[1] // 32) * 32))
 
-        sizes = [up(input_size(h, w, meta, imgsz)) for h, w in frames] or [(512, 512)]
-        return cls((max(h for h, _ in sizes), max(w for _, w in sizes)), sizes[0], batch)
+        def span(sizes: list[tuple[int, int]]) -> tuple[tuple[int, int], tuple[int, int]]:
+            sizes = [up(s) for s in sizes] or [(512, 512)]
+            return (max(h for h, _ in sizes), max(w for _, w in sizes)), sizes[0]
+
+        rule = graph_rule(meta, imgsz)
+        if rule and own_size and rule.resize == "longer" and rule.size > 0:  # scored near its own size (own_size_inputs)
+            resized = span([replace(rule, size=max(h, w)).of(h, w) for h, w in frames])
+        else:
+            resized = span([rule.of(h, w) for h, w in frames]) if rule else None
+        return cls(*span([input_size(h, w, meta, imgsz) for h, w in frames]), batch, resized)
 
     def key(self) -> str:
         """A short name for this profile: engines built for other profiles must not replace each other."""
         opt = self.opt_hw or self.max_hw
-        return f"b{self.batch}-{self.max_hw[0]}x{self.max_hw[1]}-o{opt[0]}x{opt[1]}"
+        inner = f"-r{self.resized[0][0]}x{self.resized[0][1]}" if self.resized else ""
+        return f"b{self.batch}-{self.max_hw[0]}x{self.max_hw[1]}-o{opt[0]}x{opt[1]}{inner}"
 
     def profile(self, name: str, nhwc: bool) -> dict[str, str]:
         """``trt_profile_{min,opt,max}_shapes`` for input ``name`` (NCHW, or NHWC for e2e graphs)."""
         def dims(n: int, hw: tuple[int, int]) -> str:
             return f"{name}:{n}x{hw[0]}x{hw[1]}x3" if nhwc else f"{name}:{n}x3x{hw[0]}x{hw[1]}"
         opt = self.opt_hw or self.max_hw
-        return {"trt_profile_min_shapes": dims(1, (32, 32)), "trt_profile_opt_shapes": dims(1, opt),
-                "trt_profile_max_shapes": dims(self.batch, self.max_hw)}
+        shapes = {"trt_profile_min_shapes": dims(1, (32, 32)), "trt_profile_opt_shapes": dims(1, opt),
+                  "trt_profile_max_shapes": dims(self.batch, self.max_hw)}
+        if self.resized:
+            from seg.metadata import E2E_RESIZED_NAME
+
+            inner = ShapeRange(*self.resized, self.batch).profile(E2E_RESIZED_NAME, True)
+            shapes = {k: f"{v},{inner[k]}" for k, v in shapes.items()}
+        return shapes
 
 
 @dataclass

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from seg.errors import SegError
-from seg.infer.preprocess import DEFAULT_IMGSZ, input_size, resize_for_model, scale_shift
+from seg.infer.preprocess import graph_inputs, graph_rule, input_size, resize_for_model, scale_shift, size_rule
 from seg.infer.session import Attempt, ShapeRange, create_session, has_nvidia_gpu
 from seg.infer.providers import passed_over
 from seg.metadata import FORMAT, MAX_SIZE, MIN_SIZE, check, from_props, is_e2e, read_meta
@@ -40,12 +40,26 @@ def _profile(meta: dict[str, Any], imgsz: int | None,
     the model will be fed for the frames expected, tuned for the first. Frames unknown: a fixed size
     covers any aspect (a square of that side); the frame's own size (``imgsz`` 0) gets the largest
     allowed, a shorter-side preset a 16:9 frame."""
-    preset = imgsz is None and (meta.get("preprocess") or {}).get("resize") == "shorter"
-    size = imgsz if imgsz is not None else int(meta.get("imgsz") or DEFAULT_IMGSZ)
-    if not preset and size > 0:  # no need to read a folder's headers: a square of the side covers any aspect
-        return ShapeRange.for_imgsz(size)
-    frames = list(frame_sizes() if frame_sizes else []) or [(1080, 1920) if preset else (MAX_SIZE, MAX_SIZE)]
+    rule, in_graph = size_rule(meta, imgsz), graph_rule(meta) is not None
+    if rule.resize == "longer" and rule.size > 0 and not in_graph:
+        return ShapeRange.for_imgsz(rule.size)  # no need to read a folder's headers: a square of the side covers any aspect
+    # frames of the expected sizes: a graph that sizes them itself takes them as they come
+    frames = list(frame_sizes() if frame_sizes else []) or [
+        (1080, 1920) if rule.resize == "shorter" or in_graph else (MAX_SIZE, MAX_SIZE)]
     return ShapeRange.for_frames(meta, frames, imgsz)
+
+
+BUCKET = 64  # GPU runs over photos of many sizes: input sides snapped to multiples of this (<= 32 px off)
+
+
+def _snap(v: int, b: int) -> int:
+    """``v`` to the nearest multiple of ``b`` not past ``v`` rounded up to 32 (ties and overshoots
+    go down); a side with no such multiple above 0 keeps its size."""
+    lo, cap = v // b * b, -(-v // 32) * 32
+    hi = lo + b
+    if hi <= cap and (hi - v < v - lo or lo == 0):
+        return hi
+    return lo or v
 
 
 class Segmenter:
@@ -60,12 +74,17 @@ class Segmenter:
     def __init__(self, model_path: str | os.PathLike, provider: str = "auto", imgsz: int | None = None,
                  threads: int | None = None, fp16: bool = False, cache_dir: str | os.PathLike = "runs/trt_cache",
                  opt_level: str = "all", save_optimized: bool = False,
-                 frame_sizes: Callable[[], Iterable[tuple[int, int]]] | None = None, varying_sizes: bool = False):
+                 frame_sizes: Callable[[], Iterable[tuple[int, int]]] | None = None, varying_sizes: bool = False,
+                 spinning: bool = True, bucket: int | None = None):
         """``frame_sizes``: gives the (H, W) of the frames expected (``Source.frame_sizes``); called
         on a GPU only, where the model's input depends on the frame (``imgsz`` 0, or a preset of
         shorter side S, whose long side grows with the aspect) and TensorRT's shape profile must
         cover the largest one. ``varying_sizes``: frames of many sizes (a folder of photos), so
-        cuDNN picks algorithms by heuristic instead of benchmarking every new shape."""
+        cuDNN picks algorithms by heuristic instead of benchmarking every new shape. ``spinning``:
+        ONNX Runtime's idle threads busy-wait between calls (:mod:`seg.infer.plan` measures it).
+        ``bucket``: model input sides snapped to multiples of it (default: ``BUCKET`` on a GPU for
+        frames of varying sizes, else none), so a folder of photos of many sizes meets a few input
+        shapes: CUDA and TensorRT plan (and cuDNN searches) per shape, ~0.4 s each on an H200."""
         if imgsz is not None and imgsz != 0 and not MIN_SIZE <= imgsz <= MAX_SIZE:
             raise SegError(f"input size {imgsz} is out of range: 0 (the frame's own size) or {MIN_SIZE}..{MAX_SIZE}")
         self.path = str(model_path)
@@ -74,10 +93,20 @@ class Segmenter:
         meta = read_meta(model_path) if gpu else {}  # only GPUs need it before the session: TensorRT's profile
         shapes = _profile(meta, imgsz, frame_sizes) if gpu else None
         self.session, self.provider = create_session(
-            model_path, provider, threads, fp16 or meta.get("precision") == "fp16", cache_dir, opt_level=opt_level,
+            model_path, provider, threads, fp16 or meta.get("precision") == "fp16", cache_dir, spinning=spinning,
+            opt_level=opt_level,
             save_optimized=save_optimized, shapes=shapes,
             conv_search="HEURISTIC" if varying_sizes else "EXHAUSTIVE", attempts=self.attempts)
         self.meta = _check_seg_model(self.session, self.path)
+        gpu_run = self.provider in ("tensorrt", "cuda")
+        self.bucket = (BUCKET if gpu_run and varying_sizes else 0) if bucket is None else bucket
+        # an e2e graph that sizes frames itself: the host feeds frames as they come (and --imgsz
+        # as the graph's size input, where its rule takes one)
+        self.graph_rule = graph_rule(self.meta, imgsz)
+        if self.graph_rule and imgsz is not None and not self.graph_rule.sizes_like(size_rule(self.meta, imgsz)):
+            raise SegError(f"{self.path} sizes frames itself ({self.graph_rule.describe()}): it cannot be run at "
+                           f"--imgsz {imgsz}; leave --imgsz out, or run the plain model with it")
+        self._extra = graph_inputs(self.meta, imgsz)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         # The training images' size (seg.imgsz) unless asked otherwise: a model trained on
@@ -105,20 +134,23 @@ class Segmenter:
         return self.provider + (f" ({'; '.join(skipped)})" if skipped else "")
 
     def input_size(self, h: int, w: int) -> tuple[int, int]:
-        """(H, W) fed to the model for an H x W frame (see :func:`seg.infer.preprocess.input_size`)."""
-        return input_size(h, w, self.meta, self.imgsz)
+        """(H, W) fed to the model for an H x W frame (see :func:`seg.infer.preprocess.input_size`),
+        each side snapped to the nearest multiple of ``bucket`` where there is one (ties down, so
+        never past the side rounded up to 32: TensorRT's profile still covers it)."""
+        size = input_size(h, w, self.meta, self.imgsz)
+        if not self.bucket or self.graph_rule:  # such a graph sizes frames itself
+            return size
+        return tuple(_snap(v, self.bucket) for v in size)
 
     def size_rule(self) -> str:
         """How frames are sized for the model, in words (for the run's header line)."""
-        pre = self.meta.get("preprocess") or {}
-        if self.imgsz is None and pre.get("resize") == "shorter":
-            return f"shorter side {pre['size']} px ({'antialiased, ' if pre.get('antialias') else ''}torchvision's preset)"
-        size = self.imgsz if self.imgsz is not None else int(self.meta.get("imgsz") or DEFAULT_IMGSZ)
-        return f"{size} px" if size else "native"
+        if self.graph_rule:
+            return f"{self.graph_rule.describe()}, in the graph"
+        return size_rule(self.meta, self.imgsz).describe()
 
     def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
         """BGR uint8 [H,W,3] -> normalised RGB float32 [1,3,h,w] at the model size (for an
-        end-to-end model: the resized BGR uint8 frame [1,h,w,3])."""
+        end-to-end model: the BGR uint8 frame [1,h,w,3], resized unless the graph does it)."""
         img = resize_for_model(frame_bgr, self.input_size(*frame_bgr.shape[:2]), self.meta)
         if self.e2e:
             return np.ascontiguousarray(img)[None]
@@ -130,7 +162,7 @@ class Segmenter:
         # Plain run(): on a GPU the frame goes over once and the output comes back once, which
         # IO binding with host buffers did too; the e2e graph keeps both transfers small (uint8).
         try:
-            return self.session.run([self.output_name], {self.input_name: x})[0]
+            return self.session.run([self.output_name], {self.input_name: x, **self._extra})[0]
         except Exception as e:  # ORT raises its own types; out of memory is the usual one at large sizes
             shape = "x".join(map(str, x.shape))
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -25,7 +25,7 @@ import onnx
 
 from seg._io import scratch_dir
 from seg.errors import SegError
-from seg.infer.preprocess import input_size, labels_of, model_input, resize_for_model
+from seg.infer.preprocess import graph_rule, input_size, labels_of, model_input, resize_antialias, resize_for_model
 from seg.metrics import ConfusionMatrix
 
 MAX_DROP_POINTS = 1.0  # with masks: at most 1.0 mIoU point below fp32
@@ -229,12 +229,21 @@ def guardrail(reference: str | os.PathLike, candidate: str | os.PathLike, datase
 
 def label_agreement(a: str | os.PathLike, b: str | os.PathLike, images: Sequence[np.ndarray],
                     meta_a: dict[str, Any], meta_b: dict[str, Any], session=cpu_session) -> float:
-    """Fraction of pixels where two models (either may be end-to-end) predict the same label."""
+    """Fraction of pixels where two models (either may be end-to-end) predict the same label. Where
+    one is a graph that sizes frames itself, the other is fed the photo sized by the same rule on
+    the host (Pillow's antialiased resize, which the graph's Resize follows) and its labels are
+    brought back to the photo's size: the graph's ops are checked against the Python they replace."""
+    rule = graph_rule(meta_a) or graph_rule(meta_b)
+
+    def labels(sess, im: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+        x = im if rule is None or graph_rule(meta) else resize_antialias(im, rule.of(*im.shape[:2]))
+        out = sess.run(None, {sess.get_inputs()[0].name: model_input(x, meta)})[0]
+        return labels_of(out, meta, size=im.shape[:2])
+
     sa, sb = session(a), session(b)
     same = total = 0
     for im in images:
-        la = labels_of(sa.run(None, {sa.get_inputs()[0].name: model_input(im, meta_a)})[0], meta_a)
-        lb = labels_of(sb.run(None, {sb.get_inputs()[0].name: model_input(im, meta_b)})[0], meta_b)
+        la, lb = labels(sa, im, meta_a), labels(sb, im, meta_b)
         same += int((la == lb).sum())
         total += la.size
     return same / max(total, 1)
