@@ -10,7 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
+
+from conftest import examples
+from seg.infer.preprocess import input_size
 
 from seg.infer.sources import Source
 
@@ -26,13 +31,16 @@ def _masks(folder: Path) -> dict[str, np.ndarray]:
     return {p.stem: np.array(Image.open(p)) for p in sorted(folder.glob("*.png"))}
 
 
-def test_each_source_gets_what_its_own_run_gives(cli, model, real_voc, tmp_path):
+@pytest.mark.parametrize("plan", ["batched", "per-core"])
+def test_each_source_gets_what_its_own_run_gives(cli, model, real_voc, tmp_path, plan):
     videos = [real_voc / "video" / v for v in VIDEOS]
     photos = real_voc / "VOCdevkit" / "VOC2012" / "JPEGImages"
     code, out, err = cli("run", "--model", model, *[x for v in videos for x in ("--source", v)], "--source", photos,
-                         "--out", tmp_path / "multi", "--save-masks", tmp_path / "mm", "--max-frames", 6, "--batch", 3)
+                         "--out", tmp_path / "multi", "--save-masks", tmp_path / "mm", "--max-frames", 6, "--batch", 3,
+                         "--plan", plan)
     assert code == 0, err
     assert "3 sources" in out and "bikes" in out and "JPEGImages" in out
+    assert f"plan {plan}: {'1 session' if plan == 'batched' else '2 sessions x 1 thread'}" in err
     for v in videos:
         code, _, err = cli("run", "--model", model, "--video", v, "--max-frames", 6, "--out", tmp_path / f"{v.stem}.mp4",
                            "--save-masks", tmp_path / "single" / v.stem)
@@ -108,3 +116,104 @@ def test_a_file_under_realtime_is_paced_here_too(model, real_voc, tmp_path):
                        realtime=True, max_frames=12)
     s = summary.streams[0]
     assert s.frames == 12 and s.dropped == 0 and summary.wall_s >= 11 * 0.04 * 0.9
+
+
+def test_bench_streams_reports_each_count(cli, model, real_voc, tmp_path):
+    """`seg bench --streams 1,2`: a row per count, N x frames segmented, latency per stream, JSON as shown."""
+    import json
+
+    code, out, err = cli("bench", "--models", model, "--streams", "1,2", "--clip", real_voc / "video" / "bikes.mp4",
+                         "--frames", 3, "--json", tmp_path / "s.json")
+    assert code == 0, err
+    result = json.loads((tmp_path / "s.json").read_text())
+    (r,) = result["results"]
+    assert [row["streams"] for row in r["rows"]] == [1, 2] and [row["frames"] for row in r["rows"]] == [3, 6]
+    assert all(row["aggregate_fps"] > 0 and row["p95_ms"] >= row["p50_ms"] > 0 for row in r["rows"])
+    assert r["header"]["cpu_class"] in out and "| baseline_fcn | 1 | 1 |" in out and "| baseline_fcn | 2 | 2 |" in out
+
+
+@pytest.mark.parametrize("args, code_, message", [
+    (["--streams", "0"], 2, "each 1..64"),
+    (["--streams", "1,x"], 2, "comma-separated stream counts"),
+    (["--streams", "65"], 2, "each 1..64"),
+    (["--streams", "2"], 1, "--streams needs at least one --clip"),
+])
+def test_bench_streams_bad_input(cli, model, args, code_, message):
+    code, _, err = cli("bench", "--models", model, *args)
+    assert code == code_ and message in err, err
+
+
+def test_several_sessions_write_each_source_in_order(model, real_voc, tmp_path, monkeypatch):
+    """Two sessions, one of them slow: batches finish out of order, each source is still written in
+    its frames' order (videos would otherwise be shuffled)."""
+    import seg.infer.multi as multi
+    from seg.infer import Segmenter
+
+    fast, slow = Segmenter(model, provider="cpu", threads=1), Segmenter(model, provider="cpu", threads=1)
+    real_infer = slow.infer
+    monkeypatch.setattr(slow, "infer", lambda x: (time.sleep(0.05), real_infer(x))[1])
+    written: dict[str, list[str]] = {}
+    real_png = multi.write_palette_png
+    monkeypatch.setattr(multi, "write_palette_png",
+                        lambda path, *a: (written.setdefault(path.parent.name, []).append(path.stem), real_png(path, *a)))
+    videos = [str(real_voc / "video" / v) for v in VIDEOS]
+    s = multi.run_many([slow, fast], videos, tmp_path / "o", masks_root=tmp_path / "m", batch=1, max_frames=8)
+    assert s.frames == 16 and s.batches == 16
+    assert written.keys() == {"bikes", "car-detection"}
+    assert all(names == sorted(names) and len(names) == 8 for names in written.values()), written
+
+
+def test_plan_auto_is_measured_once_then_kept(cli, model, real_voc, tmp_path, monkeypatch):
+    import json
+
+    from seg.infer.plan import PLANS
+
+    monkeypatch.setenv("SEG_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["run", "--model", model, "--source", real_voc / "video" / "bikes.mp4", "--source",
+            real_voc / "video" / "car-detection.mp4", "--max-frames", 2, "--out"]
+    code, _, err = cli(*args, tmp_path / "a")
+    assert code == 0 and "plan: measuring batched, batched-nospin, per-core" in err and "(auto, measured" in err, err
+    (record,) = json.loads((tmp_path / "cache" / "plans.json").read_text()).values()
+    assert record["chosen"] in PLANS and set(record["fps"]) == {"batched", "batched-nospin", "per-core"}
+    assert all(v > 0 for v in record["fps"].values()) and record["batch"] == 2  # one frame per source a batch
+    code, _, err = cli(*args, tmp_path / "b")
+    assert code == 0 and "plan: measuring" not in err and f"plan {record['chosen']}" in err, err
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(h=st.integers(1, 5000), w=st.integers(1, 5000), bucket=st.sampled_from([32, 64, 128]))
+def test_buckets_snap_within_the_profile(bucketed, h, w, bucket):
+    """GPU runs over photos of many sizes: each side within bucket/2 of its size, a multiple of the
+    bucket, and never past the side rounded up to 32 (what TensorRT's profile covers)."""
+    seg = bucketed
+    seg.bucket = bucket
+    plain = input_size(h, w, seg.meta, seg.imgsz)
+    got = seg.input_size(h, w)
+    for v, g in zip(plain, got):
+        assert g <= -(-v // 32) * 32
+        assert g == v or (g % bucket == 0 and abs(g - v) < bucket)
+        if g != v and v >= bucket:  # the nearest multiple that stays within the profile
+            assert abs(g - v) <= bucket // 2 or g == v // bucket * bucket
+
+
+def test_buckets_give_a_folder_few_shapes(bucketed, real_voc):
+    """The 13 VOC photos (5 sizes) meet fewer model input shapes, and labels still come back at each photo's size."""
+    from seg.images import read_bgr
+
+    seg = bucketed
+    photos = sorted((real_voc / "VOCdevkit" / "VOC2012" / "JPEGImages").glob("*.jpg"))
+    frames = [read_bgr(p) for p in photos]
+    seg.bucket = 0
+    plain = {seg.input_size(*f.shape[:2]) for f in frames}
+    seg.bucket = 64
+    shapes = {seg.input_size(*f.shape[:2]) for f in frames}
+    assert len(shapes) < len(plain) and all(h % 64 == 0 and w % 64 == 0 for h, w in shapes)
+    assert all(seg.predict(f).shape == f.shape[:2] for f in frames[:2])
+
+
+@pytest.fixture(scope="module")
+def bucketed(model):
+    from seg.infer import Segmenter
+
+    # fed at 500 px on the longer side, as a VOC photo is: several sizes, several shapes
+    return Segmenter(model, provider="cpu", imgsz=500, bucket=64)

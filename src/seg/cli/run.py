@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
 from seg._io import check_output_dir, check_output_file
@@ -15,6 +16,7 @@ from seg.errors import SegError
 from seg.layout import VARIANTS
 from seg.metadata import MAX_SIZE, MIN_SIZE
 from seg.infer.multi import MAX_SOURCES, read_source_list
+from seg.infer.plan import PLANS
 from seg.tables import Column, fmt, show
 from seg.text import plural, shown
 
@@ -60,6 +62,10 @@ def run(
     batch_timeout_ms: float = typer.Option(20.0, min=1.0, max=10_000.0, help="Several sources: a batch is pushed when "
                                            "full or this long after its first frame, so a slow or dead source never "
                                            "holds up the others."),
+    plan: str = typer.Option("auto", callback=_choice(*PLANS), help="CPU sessions for several sources: batched (one "
+                             "session, a thread per core), batched-nospin (its idle threads not spin-waiting), per-core "
+                             "(a 1-thread session per core), or auto: measured once per model and machine (a few "
+                             "seconds), then kept. One source: batched-nospin applies; auto and per-core run batched."),
     folder: Optional[Path] = typer.Option(None, **_IN_DIR, help="Folder of images."),
     recursive: bool = typer.Option(False, help="With --folder: include sub-folders; outputs are named by the path "
                                    "below the folder, sub/x.jpg -> sub_x.jpg (overlay) and sub_x.png (mask)."),
@@ -122,7 +128,7 @@ def run(
     specs = read_source_list(source) if source else []
     if len(specs) > 1 or (source and source[0].endswith(".txt")):
         return _run_many(model, runs, variant, specs, out, save_masks, provider, imgsz, threads, opt_level, batch,
-                         batch_timeout_ms, max_frames, realtime, timeout, alpha, legend)
+                         batch_timeout_ms, max_frames, realtime, timeout, alpha, legend, plan)
     source = specs[0] if specs else None
     if regions and save_json is None:
         raise SegError("--regions adds to the --save-json records: pass --save-json PATH (or -)")
@@ -159,7 +165,7 @@ def run(
         seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, fp16=fp16,
                         cache_dir=trt_cache_dir(runs), opt_level=opt_level, save_optimized=save_optimized,
                         frame_sizes=src.frame_sizes,
-                        varying_sizes=not src.is_video)
+                        varying_sizes=not src.is_video, spinning=plan != "batched-nospin")
     except BaseException:
         src.close()
         raise
@@ -216,11 +222,19 @@ STREAM_COLUMNS = [Column("source", lambda s: s.name), Column("frames", lambda s:
                   Column("status", lambda s: s.failed or "ok", drop=1)]
 
 
+def _probe_frame(source) -> np.ndarray:
+    """A frame the size of ``source``'s, for timing the plans (a source's own frames stay unread)."""
+    h, w = (source.size[1], source.size[0]) if getattr(source, "size", None) else \
+        next(iter(source.frame_sizes() or [(480, 640)]))
+    return np.random.default_rng(0).integers(0, 256, (max(h, 1), max(w, 1), 3), dtype=np.uint8)
+
+
 def _run_many(model, runs, variant, specs, out, save_masks, provider, imgsz, threads, opt_level, batch, batch_timeout_ms,
-              max_frames, realtime, timeout, alpha, legend) -> None:
+              max_frames, realtime, timeout, alpha, legend, plan_name) -> None:
     """``seg run --source A --source B ...``: every source in one process, batched (seg.infer.multi)."""
     from seg.infer import Segmenter
     from seg.infer.multi import open_all, run_many
+    from seg.infer.plan import Plan, choose, named
     from seg.layout import predict_dir, resolve_onnx, trt_cache_dir
 
     onnx_path = resolve_onnx(model, runs, variant)
@@ -228,11 +242,30 @@ def _run_many(model, runs, variant, specs, out, save_masks, provider, imgsz, thr
     sources, failed = open_all(specs, timeout)  # all of them failing: one line, before the model loads
     for spec, why in failed.items():
         warn(f"{spec}: {why}; the other sources run on")
-    seg = Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=threads, cache_dir=trt_cache_dir(runs),
-                    opt_level=opt_level, varying_sizes=True)
+    def make(p: Plan) -> list:
+        return [Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=p.threads, cache_dir=trt_cache_dir(runs),
+                          opt_level=opt_level, varying_sizes=True, spinning=p.spinning) for _ in range(p.sessions)]
+
+    segs = make(named("batched" if plan_name == "auto" else plan_name, threads))
+    seg = segs[0]
+    if seg.provider != "cpu":  # a GPU runs one session; the plans are the CPU's
+        segs = segs[:1]
+        chosen = f"one {seg.provider} session"
+    else:
+        if plan_name == "auto":
+            frame = _probe_frame([s for s in sources if s is not None][0])
+            p, record = choose(onnx_path, make, frame, min(batch, len(specs)), threads,
+                               log=lambda m: err.print(m, highlight=False, soft_wrap=True))
+            fps = ", ".join(f"{k} {v:.1f}" for k, v in record["fps"].items())
+            chosen = f"plan {p.describe()} (auto, measured {record['measured']}: {fps} FPS)"
+            if p.name != "batched":
+                segs = make(p)
+        else:
+            chosen = f"plan {named(plan_name, threads).describe()}"
     err.print(shown(f"{seg.meta.get('model')} ({onnx_path}) on {seg.provider_verdict()}, {len(specs)} sources, "
-                    f"batches of up to {batch} (pushed after {batch_timeout_ms:g} ms)"), highlight=False, soft_wrap=True)
-    summary = run_many(seg, specs, out_root, masks_root=save_masks, batch=batch, timeout_ms=batch_timeout_ms,
+                    f"batches of up to {batch} (pushed after {batch_timeout_ms:g} ms); {chosen}"),
+              highlight=False, soft_wrap=True)
+    summary = run_many(segs, specs, out_root, masks_root=save_masks, batch=batch, timeout_ms=batch_timeout_ms,
                        max_frames=max_frames, realtime=realtime, source_timeout=timeout, alpha=alpha, legend=legend,
                        warn=warn, opened=sources, reasons=failed)
     show(out_console, STREAM_COLUMNS, summary.streams,

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -26,7 +26,7 @@ from seg import signals
 from seg._io import atomic_path, writable_dir
 from seg.errors import SegError
 from seg.infer.masks import write_palette_png
-from seg.infer.pipeline import Timings, drain, hand_over, open_video_writer, read_frames
+from seg.infer.pipeline import Timings, drain, hand_over, offer, open_video_writer, read_frames
 from seg.infer.segmenter import Segmenter
 from seg.infer.sources import Source, folder_source, VideoSource, camera_spec
 
@@ -120,7 +120,8 @@ def _names(specs: list[str]) -> list[str]:
     return [f"{st}-{i}" if stems.count(st) > 1 else st for i, st in enumerate(stems)]
 
 
-def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, masks_root: str | os.PathLike | None = None,
+def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: str | os.PathLike,
+             masks_root: str | os.PathLike | None = None,
              batch: int = 4,
              timeout_ms: float = 20.0, max_frames: int | None = None, realtime: bool = False,
              source_timeout: float = 10.0, alpha: float = 0.5, legend: bool = False,
@@ -129,7 +130,11 @@ def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, mask
     """Segment every source in ``specs`` in one process: outputs in ``out_root/<source name>/``
     (an overlay video for a video or camera, overlay images for a folder) and, with ``masks_root``,
     palette PNG masks in ``masks_root/<source name>/``. A source that cannot be opened or fails is reported and the others run on;
-    all of them failing is a SegError."""
+    all of them failing is a SegError. ``seg``: one Segmenter, or several of the same model (a
+    session plan of one session per core, :mod:`seg.infer.plan`): each batch goes to whichever
+    is free, and each source's results are still written in its frames' order."""
+    segs = [seg] if isinstance(seg, Segmenter) else list(seg)
+    seg = segs[0]
     names = _names(specs)
     streams = [StreamStats(n, s) for n, s in zip(names, specs)]
     if opened is None:  # opened: what open_all gave (or a Python caller's own sources), None where one failed
@@ -163,41 +168,51 @@ def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, mask
     def writer() -> None:
         writers: dict[int, tuple[cv2.VideoWriter, tuple[int, int]]] = {}
         videos = contextlib.ExitStack()  # per video: released, then renamed into place (atomic_path)
+        # several sessions finish batches out of order: each source's results wait for their turn
+        pending: dict[int, dict[int, tuple]] = {}
+        expect = [0] * len(sources)
         try:
             while True:
                 item = results.get()
                 if item is _END:
                     break
-                i, name, frame, labels, t_read = item
-                st, src = streams[i], sources[i]
-                folder = Path(out_root) / st.name
-                over = seg.overlay(frame, labels, alpha, legend)
-                if src.is_video:
-                    if i not in writers:
-                        folder.mkdir(parents=True, exist_ok=True)
-                        final = folder / f"{st.name}.{'avi' if any(v % 2 for v in frame.shape[:2]) else 'mp4'}"
-                        tmp = videos.enter_context(atomic_path(final))
-                        writers[i] = open_video_writer(tmp, *frame.shape[1::-1], src.fps or 30.0)
-                        videos.callback(writers[i][0].release)
-                        st.outputs["video"] = str(final)
-                    vw, pad = writers[i]
-                    if any(pad):
-                        over = cv2.copyMakeBorder(over, 0, pad[0], 0, pad[1], cv2.BORDER_REPLICATE)
-                    vw.write(over)
-                else:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(folder / f"{name}.jpg"), over)
-                    st.outputs["overlays"] = str(folder)
-                if masks_root is not None:
-                    mdir = Path(masks_root) / st.name
-                    mdir.mkdir(parents=True, exist_ok=True)
-                    write_palette_png(mdir / f"{name}.png", labels, seg.palette_bgr[:, ::-1])
-                    st.outputs["masks"] = str(mdir)
-                st.frames += 1
-                st.latency.add((time.perf_counter() - t_read) * 1e3)
+                pending.setdefault(item[0], {})[item[-1]] = item
+                i = item[0]
+                while expect[i] in pending[i]:
+                    write(pending[i].pop(expect[i]), writers, videos)
+                    expect[i] += 1
         finally:
             with signals.held(reraise=False):
                 videos.close()  # every video finalised and in place: it plays
+
+    def write(item: tuple, writers: dict, videos: contextlib.ExitStack) -> None:
+        i, name, frame, labels, t_read, _ = item
+        st, src = streams[i], sources[i]
+        folder = Path(out_root) / st.name
+        over = seg.overlay(frame, labels, alpha, legend)
+        if src.is_video:
+            if i not in writers:
+                folder.mkdir(parents=True, exist_ok=True)
+                final = folder / f"{st.name}.{'avi' if any(v % 2 for v in frame.shape[:2]) else 'mp4'}"
+                tmp = videos.enter_context(atomic_path(final))
+                writers[i] = open_video_writer(tmp, *frame.shape[1::-1], src.fps or 30.0)
+                videos.callback(writers[i][0].release)
+                st.outputs["video"] = str(final)
+            vw, pad = writers[i]
+            if any(pad):
+                over = cv2.copyMakeBorder(over, 0, pad[0], 0, pad[1], cv2.BORDER_REPLICATE)
+            vw.write(over)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(folder / f"{name}.jpg"), over)
+            st.outputs["overlays"] = str(folder)
+        if masks_root is not None:
+            mdir = Path(masks_root) / st.name
+            mdir.mkdir(parents=True, exist_ok=True)
+            write_palette_png(mdir / f"{name}.png", labels, seg.palette_bgr[:, ::-1])
+            st.outputs["masks"] = str(mdir)
+        st.frames += 1
+        st.latency.add((time.perf_counter() - t_read) * 1e3)
 
     threads = [(i, threading.Thread(target=reader, args=(i,), daemon=True)) for i, s in enumerate(sources) if s is not None]
     wr = threading.Thread(target=writer, name="seg-encode", daemon=True)
@@ -206,7 +221,26 @@ def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, mask
     wr.start()
     t0 = time.perf_counter()
     live = {i for i, s in enumerate(sources) if s is not None}
+    taken = [0] * len(sources)
     nxt = 0  # round-robin start, so every source gets the batch's first place in turn
+    # One session: the batcher runs each batch itself. Several: a worker per session takes the
+    # next batch while the others run theirs.
+    work: queue.Queue = queue.Queue(maxsize=len(segs))
+    failures: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        while (g := work.get()) is not _END:
+            try:
+                _infer_batch(segs[k], g, results)
+            except BaseException as e:  # noqa: BLE001  handed to the batcher, which raises it
+                failures.append(e)
+                stop.set()
+                return
+
+    workers = [threading.Thread(target=worker, args=(k,), name=f"seg-session-{k}", daemon=True)
+               for k in range(len(segs))] if len(segs) > 1 else []
+    for w in workers:
+        w.start()
     try:
         while live:
             gathered: list[tuple[int, tuple]] = []
@@ -225,7 +259,8 @@ def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, mask
                         live.discard(i)
                         streams[i].wall_s = time.perf_counter() - t0
                         continue
-                    gathered.append((i, item))
+                    gathered.append((i, (*item, taken[i])))  # numbered as taken: a live source's drops leave no gap
+                    taken[i] += 1
                     took = True
                     deadline = deadline or time.perf_counter() + timeout_ms / 1e3
                 if len(gathered) >= batch or (deadline is not None and time.perf_counter() >= deadline):
@@ -235,9 +270,16 @@ def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, mask
             if not gathered:
                 continue
             nxt = (gathered[0][0] + 1) % len(sources)
-            _infer_batch(seg, gathered, results)
+            if workers:
+                offer(work, gathered, stop)
+                if failures:
+                    raise failures[0]
+            else:
+                _infer_batch(seg, gathered, results)
             summary.batches += 1
             summary.batch_sizes.add(len(gathered))
+        if failures:  # a session failed while the sources were ending
+            raise failures[0]
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: finish the outputs
         summary.interrupted = True
     finally:
@@ -245,6 +287,15 @@ def run_many(seg: Segmenter, specs: list[str], out_root: str | os.PathLike, mask
             stop.set()
             for i, t in threads:  # the readers end: stopped, or their sources did
                 drain(feeds[i], t)
+            for _ in workers:  # each worker ends after the batches before its end marker
+                while any(w.is_alive() for w in workers):
+                    try:
+                        work.put(_END, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+            for w in workers:
+                w.join()
             results.put(_END)
             wr.join()
             for s in sources:
@@ -268,5 +319,5 @@ def _infer_batch(seg: Segmenter, gathered: list[tuple[int, tuple]], results: que
         out = seg.infer(np.concatenate([inputs[k][2] for k in ks]))
         for j, k in enumerate(ks):
             labels[k] = seg.postprocess(out[j:j + 1], inputs[k][1][1].shape[:2])
-    for k, (i, (name, frame, t_read), _) in enumerate(inputs):
-        results.put((i, name, frame, labels[k], t_read))
+    for k, (i, (name, frame, t_read, seq), _) in enumerate(inputs):
+        results.put((i, name, frame, labels[k], t_read, seq))
