@@ -9,10 +9,21 @@ from typing import Optional
 import typer
 
 from seg.cli._common import (
-    _IN_DIR, MODEL_NAMES, TRAINING, _csv_list, _hw, _out_dir, _out_file, _require, err, out_console)
+    _IN_DIR, _IN_FILE, MODEL_NAMES, TRAINING, _csv_list, _hw, _out_dir, _out_file, _require, err, out_console)
 from seg.metadata import MAX_SIZE, MIN_SIZE
-from seg.tables import show
+from seg.tables import Column, fmt, show
 from seg.text import shown
+
+MAX_STREAMS = 64  # seg.infer.multi.MAX_SOURCES: one process's limit
+
+
+def _stream_counts(value: Optional[str]) -> Optional[list[int]]:
+    if value is None:
+        return None
+    counts = _csv_list(value)
+    if not counts or not all(c.isdigit() and 1 <= int(c) <= MAX_STREAMS for c in counts):
+        raise typer.BadParameter(f"{value!r}: comma-separated stream counts, each 1..{MAX_STREAMS} (e.g. 1,2,4,8)")
+    return [int(c) for c in counts]
 
 
 def bench(
@@ -38,13 +49,23 @@ def bench(
     csv_out: Optional[Path] = typer.Option(None, "--csv", callback=_out_file("--csv file"), help="Write the rows as CSV."),
     md_out: Optional[Path] = typer.Option(None, "--md", callback=_out_file("--md file"), help="Write a Markdown table."),
     plot: Optional[Path] = typer.Option(None, callback=_out_file("--plot file"), help="Write a PNG of FPS against mIoU."),
+    streams: Optional[str] = typer.Option(None, callback=_stream_counts, metavar="N,N,...",
+                                          help=f"Instead: N streams in one process, as seg run --source runs them "
+                                               f"(e.g. 1,2,4,8; 1..{MAX_STREAMS}): aggregate FPS and per-stream "
+                                               "p50/p95 latency of each model's file (--variants' first) on --clip."),
+    clips: Optional[list[Path]] = typer.Option(None, "--clip", **_IN_FILE, help="With --streams: a video file; "
+                                               "repeat it for several (N streams are the clips in turn)."),
+    frames: int = typer.Option(100, min=1, max=1_000_000, help="With --streams: frames read from each stream."),
 ) -> None:
-    """FPS, latency and mIoU per model and engine.
+    """FPS, latency and mIoU per model and engine; or, with --streams, N streams at once.
 
     Latency p50/p90/p99 per model x engine x provider x precision, PyTorch alongside.
+    With --streams 1,2,4 --clip cam.mp4: aggregate FPS and per-stream latency of N streams.
 
     Ctrl-C stops it and keeps every row measured so far (printed and written, marked partial).
     """
+    if streams is not None:
+        return _bench_streams(models, runs_dir, variants, providers, streams, clips or [], frames, batch, json_out)
     from rich.progress import Progress
 
     from seg.bench import ENGINES, check_engines
@@ -66,6 +87,49 @@ def bench(
     show_result(result)
     write_outputs(result, json_out, csv_out, md_out, plot)
     if result["header"]["interrupted"]:
+        from seg import signals
+
+        raise typer.Exit(signals.exit_code())
+
+
+STREAM_ROWS = [Column("file", lambda r: r["model"]), Column("streams", lambda r: str(r["streams"]), right=True),
+               Column("batch", lambda r: str(r["batch"]), right=True, drop=3),
+               Column("FPS", lambda r: f"{r['aggregate_fps']:.1f}", right=True),
+               Column("per stream", lambda r: f"{r['stream_fps']:.1f}", right=True, drop=2),
+               Column("p50 ms", lambda r: fmt(r["p50_ms"], ".1f"), right=True),
+               Column("p95 ms", lambda r: fmt(r["p95_ms"], ".1f"), right=True),
+               Column("dropped", lambda r: str(r["dropped"]), right=True, drop=1)]
+
+
+def _bench_streams(models, runs_dir, variants, providers, streams, clips, frames, batch, json_out) -> None:
+    """``seg bench --streams``: one table, a row per model and stream count."""
+    from rich.progress import Progress
+
+    from seg._io import write_json
+    from seg.bench_streams import bench_streams
+    from seg.layout import resolve_onnx
+
+    variant = (_csv_list(variants) or ["fp32"])[0]
+    provider = (_csv_list(providers) or ["auto"])[0]
+    files = [resolve_onnx(m, runs_dir, "fp32" if m.endswith(".onnx") else variant)
+             for m in (_csv_list(models) or list(MODEL_NAMES))]
+    results = []
+    with Progress(console=err, disable=not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task("streams", total=None)
+        for f in files:
+            results.append(bench_streams(f, [str(c) for c in clips], streams, frames=frames, provider=provider,
+                                         batch=batch if batch > 1 else None,
+                                         on_progress=lambda m, f=f: bar.update(task, description=f"{f.name}: {m}")))
+    rows = [{"model": shown(Path(r["header"]["file"]).name.removesuffix(".onnx")), **row}
+            for r in results for row in r["rows"]]
+    h = results[0]["header"]
+    show(out_console, STREAM_ROWS, rows,
+         title=f"seg bench --streams: {frames} frames a stream, {', '.join(Path(c).name for c in h['clips'])}",
+         caption=f"class {h['cpu_class']}: {h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; "
+                 f"{h['provider']}; latency: frame read to result written, the worst stream's")
+    if json_out is not None:
+        write_json(json_out, {"header": {**h, "files": [r["header"]["file"] for r in results]}, "results": results})
+    if any(r["header"]["interrupted"] for r in results):
         from seg import signals
 
         raise typer.Exit(signals.exit_code())
