@@ -236,3 +236,12 @@ def test_custom_classes_score_the_same_in_every_layout_without_torch(runs):
         got = json.loads((runs.parent / f"{name}.json").read_text())
         assert abs(got["miou"] - scores["checkpoint_miou"][name]) <= 1e-3, name
         assert list(got["iou"]) == ["background", "road", "crack", "kelp"] and "kelp" in r.stdout
+
+
+def test_seg_batch_without_the_ray_extra_is_an_install_hint(runs, photos, tmp_path):
+    """The runtime install does not grow for Ray: `seg batch` there says how to add it, in one line."""
+    code = NO_TRAINING + "sys.modules['ray'] = None\nfrom seg.cli import main\nmain()\n"
+    r = subprocess.run([sys.executable, "-c", code, "batch", str(photos), "--model",
+                        str(runs / "simple_unet" / "simple_unet.onnx"), "--out", str(tmp_path / "b")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and 'pip install "seg-onnx[ray]"' in r.stderr and r.stderr.count("\n") == 1, r.stderr

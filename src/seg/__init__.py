@@ -5,7 +5,8 @@ import and run with onnxruntime, onnx, OpenCV, numpy, typer, rich, Pillow, pycoc
 imports each with torch made unimportable, and CI runs the runtime tests in a venv without it).
 ``pip install "seg-onnx[train]"`` adds the training side: ``seg.models``, ``seg.data.transforms``,
 ``seg.train``, ``seg.export`` (PyTorch -> ONNX) and ``seg.demo``, which import torch. A runtime
-module never imports a training one.
+module never imports a training one. ``pip install "seg-onnx[ray]"`` adds Ray for ``seg batch``
+(``seg.batch`` imports it only when a batch runs).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -28,6 +29,7 @@ RUNTIME_MODULES = (
     "seg.infer.masks", "seg.infer.display", "seg.infer.evaluate",
     "seg.variants", "seg.variants.build", "seg.variants.quantize", "seg.variants.e2e", "seg.variants.subpixel",
     "seg.variants.data", "seg.variants.auto", "seg.roofline", "seg.signals", "seg.text", "seg.images",
+    "seg.infer.plan", "seg.bench_streams", "seg.cli.batch", "seg.batch", "seg.triton",
 )
 # What the training extra adds; none of it may be imported by a runtime module.
 TRAINING_PACKAGES = ("torch", "torchvision", "onnxscript", "onnxslim", "matplotlib")

@@ -19,7 +19,7 @@ import warnings
 import typer
 
 from seg import __version__, signals
-from seg.cli import _common, bench, data, export, info, run, training
+from seg.cli import _common, batch, bench, data, export, info, run, training
 from seg.cli._common import MODEL_NAMES, PROVIDER_CHOICES, _error, err, out_console  # noqa: F401  (re-exported)
 from seg.errors import SegError
 
@@ -38,6 +38,7 @@ app.command()(training.train)
 app.command("eval")(training.evaluate)
 app.command()(export.export)
 app.command()(run.run)
+app.command()(batch.batch)
 app.command()(info.info)
 app.command()(info.doctor)
 app.command()(bench.bench)
