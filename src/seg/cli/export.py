@@ -10,6 +10,7 @@ import typer
 from seg.cli._common import _IN_FILE, TRAINING, _choice, _csv_list, _out_file, _require, err, out_console
 from seg.errors import SegError
 from seg.tables import Column, show
+from seg.text import shown
 
 # The verification table of `seg export`: one row per provider x input shape.
 VERIFY_COLUMNS = [
@@ -74,6 +75,15 @@ def export(
     min_agreement: float = typer.Option(0.95, min=0.0, max=1.0, help="Guardrail on plain images: least share of pixels "
                                         "where the int8/fp16 model must give the fp32 model's label."),
     force: bool = typer.Option(False, help="Write the int8/fp16 model even when it fails the guardrail."),
+    fmt: str = typer.Option("onnx", "--format", callback=_choice("onnx", "triton"), help="triton: also write a Triton "
+                            "model repository for the file (config.pbtxt from its graph, the model as version 1, "
+                            "labels.txt) under --repository."),
+    repository: Path = typer.Option(Path("runs/triton"), help="--format triton: the model repository's folder."),
+    max_batch: int = typer.Option(8, min=0, max=4096, help="--format triton: max_batch_size (0: no batching, the "
+                                  "batch axis in dims), with dynamic batching."),
+    instances: int = typer.Option(1, min=1, max=64, help="--format triton: model instances (instance_group count)."),
+    kind: str = typer.Option("gpu", callback=_choice("gpu", "cpu"), help="--format triton: instance kind."),
+    trt_fp16: bool = typer.Option(False, help="--format triton: TensorRT accelerator in fp16 (GPU instances)."),
 ) -> None:
     """Export to ONNX (verified), or build int8/fp16/e2e variants.
 
@@ -90,8 +100,13 @@ def export(
         if model is not None or all_models or checkpoint is not None or random_init or weights is not None:
             raise SegError("--onnx builds a variant of an existing export; it excludes --model, --all, --checkpoint, "
                            "--weights and --random-init")
-        r = _variant_of_onnx(onnx_in, out, precision, e2e, calib_data, int8, max_drop, min_agreement, force)
-        _print_variant(r)
+        if fmt == "triton" and precision == "fp32" and not e2e:  # the file as it is, in a repository
+            r = {"path": str(onnx_in)}
+        else:
+            r = _variant_of_onnx(onnx_in, out, precision, e2e, calib_data, int8, max_drop, min_agreement, force)
+            _print_variant(r)
+        if fmt == "triton":
+            r["triton"] = _triton(r["path"], repository, max_batch, instances, kind, trt_fp16)
         if report is not None:
             write_json(report, r)
         return
@@ -112,6 +127,8 @@ def export(
                               min_agreement=min_agreement, force=force, weights=weights, classes=_csv_list(classes),
                               log=lambda m: err.print(m, highlight=False, soft_wrap=True))
         reports.append(r)
+        if fmt == "triton":
+            r["triton"] = _triton(r["path"], repository, max_batch, instances, kind, trt_fp16)
         if precision != "fp32" or e2e:
             _print_variant(r)
             continue
@@ -123,6 +140,18 @@ def export(
             show(out_console, VERIFY_COLUMNS, r["verification"]["checks"], title=title)
     if report is not None:
         write_json(report, reports if all_models else reports[0])
+
+
+def _triton(path, repository: Path, max_batch: int, instances: int, kind: str, trt_fp16: bool) -> dict:
+    """`--format triton`: the repository entry for ``path``, and where it went."""
+    from seg.triton import write_repository
+
+    t = write_repository(path, repository, max_batch=max_batch, instances=instances, kind=kind, trt_fp16=trt_fp16)
+    out_console.print(shown(f"triton: {t['repository']}/{t['name']}/ (config.pbtxt, 1/model.onnx, labels.txt; "
+                            f"max_batch_size {max_batch}, {instances} {kind.upper()} instance"
+                            f"{'s' if instances > 1 else ''}{', TensorRT fp16' if trt_fp16 else ''}): "
+                            f"tritonserver --model-repository {t['repository']}"), highlight=False, soft_wrap=True)
+    return t
 
 
 def _variant_of_onnx(path: Path, out: Optional[Path], precision: str, e2e: bool, calib_data: Optional[Path], int8,
