@@ -11,6 +11,9 @@ downloaded here) and its e2e graph, which now sizes frames itself. On the 13 rea
   INTER_AREA or Pillow's antialiased resize, the model, argmax, nearest back), pixel for pixel;
   the issue's bar is >= 99.5% per model. ``labels`` says how many classes the host path predicted
   (a random-init model that predicts one class everywhere would agree trivially);
+- resized frames: the graph's own resized frame (its ``frames_resized`` tensor) against the host's
+  resize for the plain model, in levels: the part of the difference that no model choice hides
+  (random-init torchvision models predict one class everywhere, so their label agreement is trivial);
 - ms per frame: host path (resize + normalise + model + argmax + resize back) vs the e2e graph
   (one session call), the median over the frames.
 
@@ -74,14 +77,35 @@ def timed(fn, x) -> tuple[np.ndarray, float]:
     return y, (time.perf_counter() - t) * 1e3
 
 
+def resized_probe(e2e: Path):
+    """A CPU session of the e2e graph that also returns its resized frame."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from seg.metadata import E2E_RESIZED_NAME
+
+    m = onnx.load(str(e2e))
+    m.graph.output.append(helper.make_tensor_value_info(E2E_RESIZED_NAME, TensorProto.UINT8, None))
+    return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
 def measure(name: str, media: list[tuple[str, np.ndarray]]) -> dict:
+    from seg.infer.preprocess import resize_for_model
+
     plain_path = exported(name)
-    host, graph = Segmenter(plain_path, provider="cpu"), Segmenter(plain_path.with_name(f"{name}.e2e.onnx"), provider="cpu")
+    e2e = plain_path.with_name(f"{name}.e2e.onnx")
+    host, graph = Segmenter(plain_path, provider="cpu"), Segmenter(e2e, provider="cpu")
+    probe = resized_probe(e2e)
+    diffs, off = [], []
     same = total = 0
     worst = (1.0, "")
     host_ms, graph_ms, classes = [], [], set()
+    seen = set()
     for label, f in media:
-        host.predict(f), graph.predict(f)  # warm-up at this shape
+        if f.shape not in seen:  # warm-up at each new shape
+            host.predict(f), graph.predict(f)
+            seen.add(f.shape)
         a, ta = timed(host.predict, f)
         b, tb = timed(graph.predict, f)
         host_ms.append(ta)
@@ -91,10 +115,18 @@ def measure(name: str, media: list[tuple[str, np.ndarray]]) -> dict:
         worst = min(worst, (agree, label))
         same += int((a == b).sum())
         total += a.size
+        theirs = probe.run(["frames_resized"], {"frames": f[None]})[0][0]
+        ours = resize_for_model(f, host.input_size(*f.shape[:2]), host.meta)
+        d = np.abs(theirs.astype(int) - ours) if theirs.shape == ours.shape else None
+        if d is not None:
+            diffs.append(int(d.max()))
+            off.append(float((d > 1).mean()))
     row = {"model": name, "weights": host.meta.get("weights"), "size_rule": graph.size_rule(),
            "frames": len(media), "agreement": same / total, "worst_frame": {"agreement": worst[0], "frame": worst[1]},
-           "labels": len(classes), "host_ms_p50": statistics.median(host_ms), "graph_ms_p50": statistics.median(graph_ms)}
+           "labels": len(classes), "resized_max_levels": max(diffs) if diffs else None,
+           "resized_share_over_1_level": float(np.mean(off)) if off else None, "host_ms_p50": statistics.median(host_ms), "graph_ms_p50": statistics.median(graph_ms)}
     print(f"{name}: agreement {row['agreement']:.4%} (worst {worst[0]:.4%} on {worst[1]}), {len(classes)} labels; "
+          f"resized frames within {row['resized_max_levels']} levels ({row['resized_share_over_1_level']:.2%} > 1); "
           f"host {row['host_ms_p50']:.1f} ms, graph {row['graph_ms_p50']:.1f} ms per frame", flush=True)
     return row
 

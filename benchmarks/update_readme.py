@@ -271,6 +271,50 @@ def multi_stream_table(path: Path, r: dict) -> str:
     return "\n".join(lines)
 
 
+def e2e_resize_table(path: Path, r: dict) -> str:
+    lines = [_caption(path, r, f"{len(r['media'])} real frames (13 VOC photos, frames of the 4 clips); e2e graph vs "
+                      "`seg run`'s host path with the plain model, CPU provider; ms are medians per frame."), "",
+             "| model | weights | size rule (in the graph) | label agreement (goal >= 99.5%) | worst frame | classes "
+             "predicted | resized frame: max levels off (share > 1) | host path ms | e2e graph ms |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for x in r["rows"]:
+        lines.append(f"| {x['model']} | {x['weights']} | {x['size_rule']} | {x['agreement']:.3%} | "
+                     f"{x['worst_frame']['agreement']:.2%} | {x['labels']} | {x.get('resized_max_levels', '-')} "
+                     f"({(x.get('resized_share_over_1_level') or 0):.2%}) | {x['host_ms_p50']:.0f} | {x['graph_ms_p50']:.0f} |")
+    return "\n".join(lines)
+
+
+def bench_streams_table(path: Path, r: dict) -> str:
+    h = r["header"]
+    lines = [f"`{path.relative_to(HERE.parent)}` — class {h['cpu_class']}: {h['cpu']}, {h['cores']} cores, GPU "
+             f"{h.get('gpu') or 'none'}; ONNX Runtime {h.get('onnxruntime')}; `seg bench --streams` on "
+             f"{', '.join(Path(c).name for c in h['clips'])}, {h['frames_per_stream']} frames a stream, "
+             f"timeout {h['timeout_ms']:g} ms; {h.get('plan', 'one session')}; latency from a frame read to its result "
+             "written, the worst stream's.",
+             "", "| file | size rule | streams | batch | aggregate FPS | per stream FPS | p50 ms | p95 ms | dropped |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for res in r["results"]:
+        for x in res["rows"]:
+            lines.append(f"| {Path(res['header']['file']).name} | {res['header']['size_rule']} | {x['streams']} | "
+                         f"{x['batch']} | {x['aggregate_fps']:.1f} | {x['stream_fps']:.1f} | {x['p50_ms']:.0f} | "
+                         f"{x['p95_ms']:.0f} | {x['dropped']} |")
+    return "\n".join(lines)
+
+
+def ray_batch_table(path: Path, r: dict) -> str:
+    lines = [_caption(path, r, f"{r['images']} photos (the 13 real VOC photos, copied), {r['model']}, "
+                      f"{r['actors']} actors; {r['timed']}."), "",
+             "| setup | wall s | photos/s | vs seg run |", "|---|---:|---:|---:|",
+             f"| `seg run --folder` (one process) | {r['seg_run']['wall_s']:.1f} | {r['seg_run']['images_per_s']:.1f} | 1.00x |",
+             f"| `seg batch`, local Ray (Ray start-up {r['seg_batch']['ray_startup_s']:.1f} s included) | "
+             f"{r['seg_batch']['wall_s']:.1f} | {r['seg_batch']['images_per_s']:.1f} | {r['ratio']:.2f}x |",
+             f"| `seg batch`, the same after start-up | {r['seg_batch']['wall_s'] - r['seg_batch']['ray_startup_s']:.1f} | "
+             f"{r['seg_batch']['images_per_s_after_startup']:.1f} | {r['ratio_after_startup']:.2f}x |",
+             f"| `seg batch`, simulated 2-node cluster on the same cores | {r['two_nodes']['wall_s']:.1f} | "
+             f"{r['two_nodes']['images_per_s']:.1f} | {r['two_nodes']['images_per_s'] / r['seg_run']['images_per_s']:.2f}x |"]
+    return "\n".join(lines)
+
+
 def render(pattern: str, make) -> str:
     if make is None:
         return train_experiments()
@@ -302,6 +346,9 @@ TABLES = {
     "train_experiments": ("train_budget_exp*.json", None),
     "train_profile": ("train_profile.json", train_profile_table),
     "multi_stream": ("multi_stream.json", multi_stream_table),
+    "e2e_resize": ("e2e_resize.json", e2e_resize_table),
+    "bench_streams": ("bench_streams.json", bench_streams_table),
+    "ray_batch": ("ray_batch.json", ray_batch_table),
 }
 
 

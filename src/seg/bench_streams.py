@@ -1,7 +1,8 @@
 """``seg bench --streams 1,2,4``: N video streams through one process, as ``seg run --source`` runs
 them (torch-free).
 
-For each N: N sources (the clips given, repeated in turn to make N), one session, the batcher of
+For each N: N sources (the clips given, repeated in turn to make N), the session plan ``seg run``
+would use (:mod:`seg.infer.plan`, ``auto``: measured once per model and machine), the batcher of
 :mod:`seg.infer.multi` gathering up to ``batch`` frames (default N: one frame of each stream per
 call), overlays encoded as ``seg run`` writes them, into a scratch folder. Reported: aggregate FPS,
 the mean per-stream FPS, and the worst stream's p50/p95 latency from a frame being read to its
@@ -20,7 +21,8 @@ from seg.errors import SegError
 
 def bench_streams(model: str | os.PathLike, clips: Sequence[str | os.PathLike], streams: Sequence[int],
                   frames: int = 100, provider: str = "auto", batch: int | None = None, timeout_ms: float = 20.0,
-                  threads: int | None = None, on_progress: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+                  threads: int | None = None, plan: str = "auto",
+                  on_progress: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     """One row per N in ``streams`` for the .onnx ``model`` on ``clips`` (video files); the header
     says the machine, the model, the provider and the clips."""
     from seg.infer import Segmenter
@@ -34,14 +36,29 @@ def bench_streams(model: str | os.PathLike, clips: Sequence[str | os.PathLike], 
         raise SegError(f"--clip {missing[0]} is not a file")
     if any(not 1 <= n <= MAX_SOURCES for n in streams):
         raise SegError(f"--streams takes counts 1..{MAX_SOURCES}, got {','.join(map(str, streams))}")
-    seg = Segmenter(model, provider=provider, threads=threads)
+    from seg.infer.plan import open_plan
+    from seg.infer.sources import VideoSource
+
+    def make(p) -> list:
+        return [Segmenter(model, provider=provider, threads=p.threads, spinning=p.spinning) for _ in range(p.sessions)]
+
+    def probe():
+        src = VideoSource(str(clips[0]))
+        try:
+            return next(iter(src))[1]
+        finally:
+            src.close()
+
+    on_progress("choosing the session plan")
+    segs, chosen = open_plan(model, make, plan, probe, min(batch or max(streams), max(streams)), threads)
+    seg = segs[0]
     rows = []
     with scratch_dir() as d:
-        run_many(seg, [str(clips[0])], Path(d) / "warm", batch=1, max_frames=3)  # untimed: first-call costs
+        run_many(segs, [str(clips[0])], Path(d) / "warm", batch=1, max_frames=3)  # untimed: first-call costs
         for n in streams:
             on_progress(f"{n} stream{'s' if n > 1 else ''}")
             specs = [str(clips[i % len(clips)]) for i in range(n)]
-            s = run_many(seg, specs, Path(d) / f"n{n}", batch=batch or n, timeout_ms=timeout_ms, max_frames=frames)
+            s = run_many(segs, specs, Path(d) / f"n{n}", batch=batch or n, timeout_ms=timeout_ms, max_frames=frames)
             if s.failed:
                 raise SegError(f"{s.failed[0].spec}: {s.failed[0].failed}")
             live = [st for st in s.streams if st.latency.n]
@@ -58,7 +75,8 @@ def bench_streams(model: str | os.PathLike, clips: Sequence[str | os.PathLike], 
                 break
     m = machine_info()
     return {"header": {"model": seg.meta.get("model"), "file": str(model), "precision": seg.precision, "e2e": seg.e2e,
-                       "size_rule": seg.size_rule(), "provider": seg.provider, "clips": [str(c) for c in clips],
+                       "size_rule": seg.size_rule(), "provider": seg.provider, "plan": chosen,
+                       "clips": [str(c) for c in clips],
                        "frames_per_stream": frames, "timeout_ms": timeout_ms, "cpu": m["cpu"],
                        "cpu_class": m["cpu_class"], "cores": m["cores"], "gpu": m.get("gpu"),
                        "onnxruntime": m.get("onnxruntime"),

@@ -126,7 +126,7 @@ def _bench_streams(models, runs_dir, variants, providers, streams, clips, frames
     show(out_console, STREAM_ROWS, rows,
          title=f"seg bench --streams: {frames} frames a stream, {', '.join(Path(c).name for c in h['clips'])}",
          caption=f"class {h['cpu_class']}: {h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; "
-                 f"{h['provider']}; latency: frame read to result written, the worst stream's")
+                 f"{h['provider']}, {h['plan']}; latency: frame read to result written, the worst stream's")
     if json_out is not None:
         write_json(json_out, {"header": {**h, "files": [r["header"]["file"] for r in results]}, "results": results})
     if any(r["header"]["interrupted"] for r in results):

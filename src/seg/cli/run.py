@@ -234,7 +234,7 @@ def _run_many(model, runs, variant, specs, out, save_masks, provider, imgsz, thr
     """``seg run --source A --source B ...``: every source in one process, batched (seg.infer.multi)."""
     from seg.infer import Segmenter
     from seg.infer.multi import open_all, run_many
-    from seg.infer.plan import Plan, choose, named
+    from seg.infer.plan import Plan, open_plan
     from seg.layout import predict_dir, resolve_onnx, trt_cache_dir
 
     onnx_path = resolve_onnx(model, runs, variant)
@@ -246,22 +246,9 @@ def _run_many(model, runs, variant, specs, out, save_masks, provider, imgsz, thr
         return [Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=p.threads, cache_dir=trt_cache_dir(runs),
                           opt_level=opt_level, varying_sizes=True, spinning=p.spinning) for _ in range(p.sessions)]
 
-    segs = make(named("batched" if plan_name == "auto" else plan_name, threads))
+    segs, chosen = open_plan(onnx_path, make, plan_name, lambda: _probe_frame([s for s in sources if s is not None][0]),
+                             min(batch, len(specs)), threads, log=lambda m: err.print(m, highlight=False, soft_wrap=True))
     seg = segs[0]
-    if seg.provider != "cpu":  # a GPU runs one session; the plans are the CPU's
-        segs = segs[:1]
-        chosen = f"one {seg.provider} session"
-    else:
-        if plan_name == "auto":
-            frame = _probe_frame([s for s in sources if s is not None][0])
-            p, record = choose(onnx_path, make, frame, min(batch, len(specs)), threads,
-                               log=lambda m: err.print(m, highlight=False, soft_wrap=True))
-            fps = ", ".join(f"{k} {v:.1f}" for k, v in record["fps"].items())
-            chosen = f"plan {p.describe()} (auto, measured {record['measured']}: {fps} FPS)"
-            if p.name != "batched":
-                segs = make(p)
-        else:
-            chosen = f"plan {named(plan_name, threads).describe()}"
     err.print(shown(f"{seg.meta.get('model')} ({onnx_path}) on {seg.provider_verdict()}, {len(specs)} sources, "
                     f"batches of up to {batch} (pushed after {batch_timeout_ms:g} ms); {chosen}"),
               highlight=False, soft_wrap=True)

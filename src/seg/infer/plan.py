@@ -99,10 +99,9 @@ def _record(model: str | os.PathLike, batch: int, threads: int | None, record: d
         pass
 
 
-def throughput(make: Callable[[Plan], list], plan: Plan, frame: np.ndarray, batch: int, seconds: float) -> float:
-    """Frames per second of ``plan``'s sessions (``make(plan)``: its Segmenters) on copies of
-    ``frame`` in batches of ``batch``, every session busy, for about ``seconds``."""
-    segs = make(plan)
+def throughput(segs: list, frame: np.ndarray, batch: int, seconds: float) -> float:
+    """Frames per second of a plan's sessions (its Segmenters) on copies of ``frame`` in batches
+    of ``batch``, every session busy, for about ``seconds``."""
     x = np.concatenate([segs[0].preprocess(frame)] * batch)
     for s in segs:
         s.infer(x)  # warm-up
@@ -126,10 +125,12 @@ def throughput(make: Callable[[Plan], list], plan: Plan, frame: np.ndarray, batc
 
 def choose(model: str | os.PathLike, make: Callable[[Plan], list], frame: np.ndarray, batch: int,
            threads: int | None = None, seconds: float = 0.5, rounds: int = 3,
-           log: Callable[[str], None] = lambda m: None) -> tuple[Plan, dict]:
+           log: Callable[[str], None] = lambda m: None, made: dict[str, list] | None = None) -> tuple[Plan, dict]:
     """The fastest plan for ``model`` at ``batch`` on this machine: from the record kept for it,
     or measured now (interleaved rounds, the median; a tie within 5% goes to the simpler plan, in
-    the order batched, batched-nospin, per-core) and recorded. Returns (plan, record)."""
+    the order batched, batched-nospin, per-core) and recorded. Returns (plan, record). ``make(plan)``
+    opens a plan's sessions, once each: ``made`` keeps them by name for the caller."""
+    made = {} if made is None else made
     kept = recorded(model, batch, threads)
     if kept and kept.get("chosen") in PLANS[1:]:
         return named(kept["chosen"], threads), kept
@@ -141,7 +142,9 @@ def choose(model: str | os.PathLike, make: Callable[[Plan], list], frame: np.nda
     fps: dict[str, list[float]] = {p.name: [] for p in plans}
     for _ in range(rounds):
         for p in plans:
-            fps[p.name].append(throughput(make, p, frame, batch, seconds))
+            if p.name not in made:
+                made[p.name] = make(p)
+            fps[p.name].append(throughput(made[p.name], frame, batch, seconds))
     med = {n: statistics.median(v) for n, v in fps.items()}
     best = max(med.values())
     chosen = next(p for p in plans if med[p.name] >= best * 0.95)
@@ -149,3 +152,18 @@ def choose(model: str | os.PathLike, make: Callable[[Plan], list], frame: np.nda
               "plans": {p.name: asdict(p) for p in plans}, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
     _record(model, batch, threads, record)
     return chosen, record
+
+
+def open_plan(model: str | os.PathLike, make: Callable[[Plan], list], plan: str, frame: Callable[[], np.ndarray],
+              batch: int, threads: int | None = None, log: Callable[[str], None] = lambda m: None) -> tuple[list, str]:
+    """(the sessions to run with, what they are in words) for ``plan`` (one of PLANS): a GPU gets
+    one session; ``auto`` on a CPU is :func:`choose` (``frame()``: a frame the size of the source's)."""
+    made = {"batched" if plan == "auto" else plan: make(named("batched" if plan == "auto" else plan, threads))}
+    segs = next(iter(made.values()))
+    if segs[0].provider != "cpu":  # a GPU runs one session; the plans are the CPU's
+        return segs[:1], f"one {segs[0].provider} session"
+    if plan != "auto":
+        return segs, f"plan {named(plan, threads).describe()}"
+    p, record = choose(model, make, frame(), batch, threads, log=log, made=made)
+    fps = ", ".join(f"{k} {v:.1f}" for k, v in record["fps"].items())
+    return made.get(p.name) or make(p), f"plan {p.describe()} (auto, measured {record['measured']}: {fps} FPS)"
