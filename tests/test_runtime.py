@@ -67,6 +67,21 @@ def test_every_runtime_module_imports_without_the_training_extra():
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
 
 
+def test_runtime_modules_lists_every_torch_free_module():
+    """A module outside the training side that RUNTIME_MODULES forgets would never be import-tested without torch."""
+    root = Path(seg.__file__).parent
+    found = set()
+    for p in root.rglob("*.py"):
+        parts = list(p.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] in ("__init__", "__main__"):  # a package is its __init__; __main__ runs the CLI
+            parts = parts[:-1]
+        found.add(".".join(parts))
+    training = ("seg.models", "seg.train", "seg.export", "seg.demo", "seg.data.transforms")
+    runtime = {m for m in found if not any(m == t or m.startswith(t + ".") for t in training)}
+    assert runtime == set(seg.RUNTIME_MODULES), (sorted(runtime - set(seg.RUNTIME_MODULES)),
+                                                 sorted(set(seg.RUNTIME_MODULES) - runtime))
+
+
 @pytest.mark.parametrize("args, command, missing", [
     (["train", "--model", "unet", "--data", "."], "train", "torch"),
     (["models"], "models", "torch"),

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from seg.errors import NoCalibrationData, SegError
 from seg.layout import parse_variant, random_init_path, variant_name, variant_path
 from seg.machine import have_torch
-from seg.metadata import file_source, is_e2e, is_fresh, read_meta
+from seg.metadata import file_source, is_e2e, is_fresh, read_meta, require_seg_model
 
 # ONNX variants (see seg.variants): CPUs get int8, GPUs fp16; e2e takes uint8 frames.
 CPU_VARIANTS = ("fp32", "int8", "e2e", "e2e.int8")
@@ -41,9 +41,7 @@ class Entry:
 def _entry_from_file(path: Path) -> Entry:
     """An entry for an .onnx file given on the command line: a plain fp32 export (its variants are
     looked for beside it), or a variant, benched as it is."""
-    meta = read_meta(path)
-    if "model" not in meta:
-        raise SegError(f"{path} is not a seg model: no seg.* metadata (export it with `seg export`)")
+    meta = require_seg_model(read_meta(path), path)
     precision = "auto" if meta.get("auto") else meta.get("precision", "fp32")
     variant = (f"e2e.{precision}" if precision != "fp32" else "e2e") if is_e2e(meta) else precision
     return Entry(meta["model"], path, meta.get("weights", "?"), variants={variant: path})
@@ -212,7 +210,7 @@ def pick_providers(providers: list[str] | None) -> tuple[list[str], list[str]]:
             raise SegError(f"unknown provider {p!r}; choose from: {', '.join(AUTO_ORDER)}")
     if providers:
         return list(providers), []
-    from seg.doctor import tiny_model
+    from seg.infer.providers import tiny_model
 
     attempts: list = []
     chosen = create_session(tiny_model(), "auto", shapes=ShapeRange((64, 64)), attempts=attempts)[1]

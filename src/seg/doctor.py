@@ -15,9 +15,12 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from seg.layout import DEFAULT_TRT_CACHE
 
 
 def _version(dist: str) -> str | None:
@@ -27,24 +30,10 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def tiny_model() -> bytes:
-    """A seg-shaped model (``image`` [N,3,H,W] -> ``logits`` [N,21,H,W], dynamic N/H/W): two convs."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    w1 = numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3), dtype=np.float32) * 0.1, "w1")
-    w2 = numpy_helper.from_array(rng.standard_normal((21, 8, 1, 1), dtype=np.float32) * 0.1, "w2")
-    nodes = [helper.make_node("Conv", ["image", "w1"], ["c1"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c1"], ["r1"]), helper.make_node("Conv", ["r1", "w2"], ["logits"])]
-    graph = helper.make_graph(nodes, "seg_doctor", [helper.make_tensor_value_info(
-        "image", TensorProto.FLOAT, ["batch", 3, "height", "width"])], [helper.make_tensor_value_info(
-            "logits", TensorProto.FLOAT, ["batch", 21, "height", "width"])], [w1, w2])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9).SerializeToString()
-
-
 def check_providers(cache_dir: str) -> list[dict[str, Any]]:
     """Each ONNX Runtime provider tried alone on the tiny model: works (placement, ms per run) or why not."""
     from seg.errors import SegError
+    from seg.infer.providers import tiny_model
     from seg.infer.session import AUTO_ORDER, ShapeRange, create_session, library_problem
 
     model, out = tiny_model(), []
@@ -101,7 +90,7 @@ def _torch() -> dict[str, Any] | None:
             "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None}
 
 
-def doctor(cache_dir: str = "runs/trt_cache") -> dict[str, Any]:
+def doctor(cache_dir: str | Path = DEFAULT_TRT_CACHE) -> dict[str, Any]:
     """Everything ``seg doctor`` prints, as a dict (``--json``)."""
     import cv2
     import onnxruntime as ort

@@ -65,6 +65,9 @@ def trt_cache_dir(runs: str | os.PathLike) -> Path:
     return Path(runs) / "trt_cache"
 
 
+DEFAULT_TRT_CACHE = Path("runs") / "trt_cache"  # under the default runs folder; seg run passes trt_cache_dir(--runs)
+
+
 def random_init_path(runs: str | os.PathLike, name: str, variant: str = "fp32") -> Path:
     """Untrained exports of ``seg bench --random-init``: ``<runs>/bench/<name>.random[.<variant>].onnx``."""
     return Path(runs) / "bench" / (f"{name}.random.onnx" if variant == "fp32" else f"{name}.random.{variant}.onnx")

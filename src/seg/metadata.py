@@ -114,6 +114,14 @@ def from_props(props: dict[str, str], source: str = "the model") -> dict[str, An
     return meta
 
 
+def require_seg_model(meta: dict[str, Any], path: str | os.PathLike, more: str = "") -> dict[str, Any]:
+    """``meta`` when it is a seg export's (its ``seg.format``), else the one line saying it is not
+    (``more``: what the file has instead); then :func:`check`."""
+    if meta.get("format") != FORMAT:
+        raise SegError(f"{path} is not a seg model: no '{FORMAT}' metadata{more} (export it with `seg export`)")
+    return check(meta, str(path))
+
+
 def check(meta: dict[str, Any], source: str = "the model") -> dict[str, Any]:
     """Check what the runtime reads from ``meta`` (classes, palette, normalisation) hangs together;
     return ``meta``. Catches hand-edited or foreign metadata before it fails deep in a frame."""

@@ -55,12 +55,10 @@ def model_name(path: str | os.PathLike) -> str:
 def config_text(path: str | os.PathLike, name: str, max_batch: int = 8, instances: int = 1, kind: str = "gpu",
                 trt_fp16: bool = False, queue_delay_us: int = 2000) -> str:
     """``config.pbtxt`` for the seg model at ``path`` (protobuf text format of Triton's ModelConfig)."""
-    from seg.metadata import read_meta
+    from seg.metadata import read_meta, require_seg_model
 
     model = onnx.load(str(path), load_external_data=False)
-    meta = read_meta(path)
-    if meta.get("format") is None:
-        raise SegError(f"{path} is not a seg model: no seg metadata (export it with `seg export`)")
+    meta = require_seg_model(read_meta(path), path)
     ins, outs = _interface(model)
     for n, t, d in ins + outs:
         if t not in TRITON_TYPES:

@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from seg.cli._common import _IN_FILE, TRAINING, _require, out_console
-from seg.errors import SegError
 from seg.metadata import MAX_SIZE, MIN_SIZE
 from seg.tables import Column, fmt, show
 
@@ -58,15 +57,15 @@ def info(
     """
     import json
 
-    from seg.metadata import is_e2e, model_info
+    from seg.metadata import is_e2e, model_info, require_seg_model
 
     i = model_info(model)
     if json_flag:
         out_console.print_json(json.dumps(i))
         return
-    if not i["seg_model"]:
-        raise SegError(f"{model} is not a seg model: no seg.* metadata (it has inputs "
-                       f"{', '.join(t['name'] for t in i['inputs'])}); `seg info --json` shows what there is")
+    if not i["seg_model"]:  # the one wording, with what the file has instead
+        require_seg_model({}, model, f" (it has inputs {', '.join(t['name'] for t in i['inputs'])}; "
+                                     "`seg info --json` shows what there is)")
     m = i["meta"]
 
     def tensors(ts: list[dict]) -> str:

@@ -26,6 +26,7 @@ from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, ClassList
 from seg._io import scratch_dir
 from seg.errors import NoCalibrationData, SegError
 from seg.export.onnx import to_onnx
+from seg.layout import checkpoint_path
 from seg.metadata import file_source, is_fresh, read_meta
 from seg.variants import Int8Config
 
@@ -88,7 +89,7 @@ def resolve_weights(name: str, runs: Path, checkpoint: str | os.PathLike | None,
         meta.update(num_classes=len(cl), class_names=list(cl.names), palette=cl.palette)
         # built only when needed, so that a data error comes before a download
         return Weights(lambda: get_model(name, num_classes=len(cl), weights=weights), meta, source, {}, reusable=True)
-    ckpt = Path(checkpoint) if checkpoint is not None else runs / name / "best.pt"
+    ckpt = Path(checkpoint) if checkpoint is not None else checkpoint_path(runs, name)
     if checkpoint is None and not ckpt.exists():
         published = f", --weights {WEIGHTS_TAG} for torchvision's published weights" if name in PRETRAINED else ""
         raise SegError(f"no checkpoint at {ckpt}: train one with `seg train --model {quote(name)} --data DIR`, "

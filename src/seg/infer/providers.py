@@ -190,3 +190,20 @@ def library_problem(name: str) -> str | None:
     except OSError as e:
         return str(e).split(": ", 1)[-1] if str(lib) in str(e) else str(e)
     return None
+
+
+def tiny_model() -> bytes:
+    """A seg-shaped model (``image`` [N,3,H,W] -> ``logits`` [N,21,H,W], dynamic N/H/W): two convs,
+    in memory: what ``seg doctor`` and ``seg bench`` try each provider with."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3), dtype=np.float32) * 0.1, "w1")
+    w2 = numpy_helper.from_array(rng.standard_normal((21, 8, 1, 1), dtype=np.float32) * 0.1, "w2")
+    nodes = [helper.make_node("Conv", ["image", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]), helper.make_node("Conv", ["r1", "w2"], ["logits"])]
+    graph = helper.make_graph(nodes, "seg_doctor", [helper.make_tensor_value_info(
+        "image", TensorProto.FLOAT, ["batch", 3, "height", "width"])], [helper.make_tensor_value_info(
+            "logits", TensorProto.FLOAT, ["batch", 21, "height", "width"])], [w1, w2])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9).SerializeToString()

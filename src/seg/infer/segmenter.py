@@ -12,7 +12,8 @@ from seg.errors import SegError
 from seg.infer.preprocess import graph_inputs, graph_rule, input_size, resize_for_model, scale_shift, size_rule
 from seg.infer.session import Attempt, ShapeRange, create_session, has_nvidia_gpu
 from seg.infer.providers import passed_over
-from seg.metadata import FORMAT, MAX_SIZE, MIN_SIZE, check, from_props, is_e2e, read_meta
+from seg.metadata import MAX_SIZE, MIN_SIZE, from_props, is_e2e, read_meta, require_seg_model
+from seg.layout import DEFAULT_TRT_CACHE
 
 
 def _check_seg_model(sess, path: str) -> dict[str, Any]:
@@ -25,9 +26,7 @@ def _check_seg_model(sess, path: str) -> dict[str, Any]:
     if len(outputs) < 1 or len(outputs[0].shape) != out_rank:
         raise SegError(f"{path} is not a seg model: its first output should be {out_rank}-D {out_what}, "
                        f"it has rank {len(outputs[0].shape) if outputs else 0}")
-    if meta.get("format") != FORMAT:
-        raise SegError(f"{path} is not a seg model: no '{FORMAT}' metadata (export it with `seg export`)")
-    check(meta, path)
+    require_seg_model(meta, path)
     channels = outputs[0].shape[1] if out_rank == 4 else None
     if isinstance(channels, int) and channels != meta["num_classes"]:
         raise SegError(f"{path}: the model outputs {channels} classes but its metadata names {meta['num_classes']}")
@@ -72,7 +71,7 @@ class Segmenter:
     """
 
     def __init__(self, model_path: str | os.PathLike, provider: str = "auto", imgsz: int | None = None,
-                 threads: int | None = None, fp16: bool = False, cache_dir: str | os.PathLike = "runs/trt_cache",
+                 threads: int | None = None, fp16: bool = False, cache_dir: str | os.PathLike = DEFAULT_TRT_CACHE,
                  opt_level: str = "all", save_optimized: bool = False,
                  frame_sizes: Callable[[], Iterable[tuple[int, int]]] | None = None, varying_sizes: bool = False,
                  spinning: bool = True, bucket: int | None = None):

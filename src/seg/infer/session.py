@@ -31,7 +31,7 @@ import numpy as np
 import onnxruntime as ort
 
 from seg.errors import SegError
-from seg.layout import user_cache_dir  # noqa: F401  (re-exported)
+from seg.layout import DEFAULT_TRT_CACHE, user_cache_dir  # noqa: F401  (user_cache_dir re-exported)
 from seg.infer.providers import (  # noqa: F401  (re-exported: the session's vocabulary)
     AUTO_ORDER, CHAIN, GPU, INSTALL_HINT, NO_DRIVER, NOT_IN_BUILD, PROVIDERS, TRIVIAL, Attempt, ShapeRange, content_key,
     has_nvidia_gpu, library_problem, provider_options)
@@ -205,7 +205,7 @@ def create_session(
     provider: str = "auto",
     threads: int | None = None,
     fp16: bool = False,
-    cache_dir: str | os.PathLike = "runs/trt_cache",
+    cache_dir: str | os.PathLike = DEFAULT_TRT_CACHE,
     spinning: bool = True,
     opt_level: str = "all",
     save_optimized: bool = False,

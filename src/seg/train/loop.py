@@ -36,6 +36,7 @@ from seg.data import open_dataset
 from seg.data.check import check_splits
 from seg.data.transforms import EvalPreset, TrainPreset
 from seg.errors import SegError
+from seg.layout import checkpoint_path
 from seg.models import get_model, read_checkpoint, save_checkpoint
 from seg.train.config import TrainConfig
 from seg.train.device import all_reduce, amp_dtype, dist_info, resolve_device
@@ -216,16 +217,17 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
 
     start_epoch, iteration, elapsed0, best, history = 0, 0, 0.0, None, []
     if cfg.resume:
-        ckpt = read_checkpoint(run_dir / "last.pt", expect_model=cfg.model)
+        last = checkpoint_path(cfg.out, cfg.model, "last")
+        ckpt = read_checkpoint(last, expect_model=cfg.model)
         raw_model.load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
         start_epoch, iteration, elapsed0 = ckpt["epoch"], ckpt["iteration"], ckpt["elapsed_s"]
         best = ckpt.get("best")
         history = [h for h in ckpt.get("history", []) if h["epoch"] <= start_epoch]
-        say(f"resuming {run_dir / 'last.pt'} after epoch {start_epoch}")
+        say(f"resuming {last} after epoch {start_epoch}")
         if start_epoch >= cfg.epochs:
-            raise SegError(f"{run_dir / 'last.pt'} already completed {start_epoch} epochs; raise --epochs to go on")
+            raise SegError(f"{last} already completed {start_epoch} epochs; raise --epochs to go on")
 
     weights = class_weights(counts, cfg.class_weights) if cfg.class_weights != "none" else None
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device), ignore_index=IGNORE_INDEX)
@@ -276,7 +278,8 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
             ep = train_one_epoch(model, train_loader, criterion, optimizer, scaler, device, dtype, cfg, budget,
                                  iteration, world, bar, epoch)
         if ep.stop == "nan":
-            kept = f"; the last good checkpoint is {run_dir / 'last.pt'}" if (run_dir / "last.pt").exists() else ""
+            last = checkpoint_path(cfg.out, cfg.model, "last")
+            kept = f"; the last good checkpoint is {last}" if last.exists() else ""
             if main:
                 write_json(run_dir / "results.json",
                            _results(cfg, history, best, budget.elapsed(), "nan", world, precision))
@@ -326,9 +329,9 @@ def _save_epoch(run_dir: Path, ckpt: dict[str, Any], improved: bool, row: dict[s
     """An epoch's files: last.pt, best.pt when it improved, a metrics.jsonl line, curves.png."""
     from seg.train.plots import plot_curves
 
-    save_checkpoint(ckpt, run_dir / "last.pt")
+    save_checkpoint(ckpt, checkpoint_path(run_dir.parent, run_dir.name, "last"))  # run_dir: <out>/<model>
     if improved:
-        save_checkpoint(ckpt, run_dir / "best.pt")
+        save_checkpoint(ckpt, checkpoint_path(run_dir.parent, run_dir.name, "best"))
     with open(run_dir / "metrics.jsonl", "a" if row["epoch"] > 1 else "w") as f:
         f.write(json.dumps(row) + "\n")
     plot_curves(history, run_dir / "curves.png")

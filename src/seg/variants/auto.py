@@ -25,7 +25,7 @@ import onnx
 
 from seg._io import atomic_path, scratch_dir
 from seg.errors import SegError
-from seg.infer.preprocess import DEFAULT_IMGSZ
+from seg.infer.preprocess import size_rule
 from seg.metadata import read_meta, to_props
 from seg.text import plural
 from seg.variants.build import make_variant
@@ -88,7 +88,7 @@ def auto_variant(
     int8 = build.pop("int8", None) or Int8Config()
     meta = read_meta(fp32_path)
     # torchvision's models are timed at their preset (shorter side 520) as seg run feeds them
-    imgsz = imgsz or (None if meta.get("preprocess") else int(meta.get("imgsz") or DEFAULT_IMGSZ))
+    imgsz = imgsz or (None if meta.get("preprocess") else size_rule(meta).size)
     # Frames the size the calibration source's (a clip from the camera): seg run's resize from that
     # size is part of the cost (47 ms timed on 640x480 was 71 ms in seg run on the 768x432 clip).
     source = build.get("calib") or build.get("heldout")

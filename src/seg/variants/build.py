@@ -23,7 +23,7 @@ from seg._io import atomic_path, scratch_dir, writable_dir
 from seg.data.folder import spread_indices
 from seg.errors import NoCalibrationData, SegError
 from seg.infer.preprocess import size_rule
-from seg.metadata import E2E_INPUT_LAYOUT, FORMAT, check, e2e_layout, is_e2e, read_meta, to_props
+from seg.metadata import E2E_INPUT_LAYOUT, e2e_layout, is_e2e, read_meta, require_seg_model, to_props
 from seg.variants.e2e import wrap_e2e
 from seg.text import article
 from seg.variants.quantize import (MAX_DROP_POINTS, MIN_AGREEMENT, Int8Config, convert_fp16, cpu_session, guardrail,
@@ -162,9 +162,7 @@ def make_variant(
 
 def check_plain_fp32(path: str | os.PathLike, meta: dict[str, Any]) -> dict[str, Any]:
     """A variant is built from a plain fp32 seg export (what `seg export` writes first), nothing else."""
-    if meta.get("format") != FORMAT:
-        raise SegError(f"{path} is not a seg model: no '{FORMAT}' metadata (export it with `seg export`)")
-    check(meta, str(path))
+    require_seg_model(meta, path)
     if meta.get("precision", "fp32") != "fp32" or is_e2e(meta):
         raise SegError(f"{path} is already {article(str(meta.get('precision')))}{' e2e' if is_e2e(meta) else ''} variant: "
                        "build variants from the plain fp32 export")
