@@ -289,6 +289,7 @@ def bench_streams_table(path: Path, r: dict) -> str:
     lines = [f"`{path.relative_to(HERE.parent)}` — class {h['cpu_class']}: {h['cpu']}, {h['cores']} cores, GPU "
              f"{h.get('gpu') or 'none'}; ONNX Runtime {h.get('onnxruntime')}; `seg bench --streams` on "
              f"{', '.join(Path(c).name for c in h['clips'])}, {h['frames_per_stream']} frames a stream, "
+             f"{'paced at the clip FPS, as cameras' if h.get('realtime') else 'read as fast as they decode'}, "
              f"timeout {h['timeout_ms']:g} ms; {h.get('plan', 'one session')}; latency from a frame read to its result "
              "written, the worst stream's.",
              "", "| file | size rule | streams | batch | aggregate FPS | per stream FPS | p50 ms | p95 ms | dropped |",

@@ -123,13 +123,18 @@ def test_bench_streams_reports_each_count(cli, model, real_voc, tmp_path):
     import json
 
     code, out, err = cli("bench", "--models", model, "--streams", "1,2", "--clip", real_voc / "video" / "bikes.mp4",
-                         "--frames", 3, "--json", tmp_path / "s.json")
+                         "--frames", 3, "--json", tmp_path / "s.json", "--no-realtime")
     assert code == 0, err
     result = json.loads((tmp_path / "s.json").read_text())
     (r,) = result["results"]
     assert [row["streams"] for row in r["rows"]] == [1, 2] and [row["frames"] for row in r["rows"]] == [3, 6]
     assert all(row["aggregate_fps"] > 0 and row["p95_ms"] >= row["p50_ms"] > 0 for row in r["rows"])
     assert r["header"]["cpu_class"] in out and "| baseline_fcn | 1 | 1 |" in out and "| baseline_fcn | 2 | 2 |" in out
+    # paced as cameras (the default): every frame read is either segmented or counted as dropped
+    code, out, err = cli("bench", "--models", model, "--streams", "2", "--clip", real_voc / "video" / "bikes.mp4",
+                         "--frames", 5, "--json", tmp_path / "r.json")
+    (row,) = json.loads((tmp_path / "r.json").read_text())["results"][0]["rows"]
+    assert code == 0 and row["frames"] + row["dropped"] == 10 and "paced as cameras" in out, err
 
 
 @pytest.mark.parametrize("args, code_, message", [

@@ -54,7 +54,7 @@ def _percentile(values: list[float], q: float) -> float:
 def _ort_runners(entry: Entry, providers: list[str], frames=None, batch: int = 1) -> list[Runner]:
     from seg.infer.preprocess import labels_of, model_input, own_size_inputs
     from seg.infer.session import ShapeRange, create_session
-    from seg.metadata import from_props, read_meta
+    from seg.metadata import E2E_SIZE_NAME, from_props, read_meta
 
     runners = []
     for v, path in entry.variants.items():
@@ -67,10 +67,12 @@ def _ort_runners(entry: Entry, providers: list[str], frames=None, batch: int = 1
             sess, used = create_session(path, p, spinning=False, shapes=shapes, fp16=precision == "fp16")
             meta = from_props(sess.get_modelmeta().custom_metadata_map)
             in_name, out_name = sess.get_inputs()[0].name, sess.get_outputs()[0].name
+            sized = any(i.name == E2E_SIZE_NAME for i in sess.get_overridable_initializers())
             runners.append(Runner(
                 "onnxruntime", used, meta.get("precision", precision), e2e,
                 # a graph that sizes frames itself is fed each frame's own longer side, as the plain rows see it
-                lambda a, s=sess, i=in_name, o=out_name, m=meta: s.run([o], {i: a, **own_size_inputs(m, a)})[0],
+                lambda a, s=sess, i=in_name, o=out_name, m=meta, k=sized: s.run(
+                    [o], {i: a, **(own_size_inputs(m, a) if k else {})})[0],
                 lambda f, m=meta: np.concatenate([model_input(im, m) for im in f]),  # BGR frames for e2e graphs
                 lambda o, m=meta: labels_of(o, m), path, v))
     return runners

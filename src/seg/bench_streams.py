@@ -4,7 +4,10 @@ them (torch-free).
 For each N: N sources (the clips given, repeated in turn to make N), the session plan ``seg run``
 would use (:mod:`seg.infer.plan`, ``auto``: measured once per model and machine), the batcher of
 :mod:`seg.infer.multi` gathering up to ``batch`` frames (default N: one frame of each stream per
-call), overlays encoded as ``seg run`` writes them, into a scratch folder. Reported: aggregate FPS,
+call), overlays encoded as ``seg run`` writes them, into a scratch folder. ``realtime`` (default):
+each clip is read at its own frame rate and keeps only its latest frame, as a camera does, so the
+latency is the processing's and frames the box cannot keep up with are counted as dropped;
+without it, the clips are read as fast as they decode (an archive: the queues' wait is latency). Reported: aggregate FPS,
 the mean per-stream FPS, and the worst stream's p50/p95 latency from a frame being read to its
 result written. One short untimed run first, so no row pays the session's first-call costs.
 """
@@ -21,7 +24,7 @@ from seg.errors import SegError
 
 def bench_streams(model: str | os.PathLike, clips: Sequence[str | os.PathLike], streams: Sequence[int],
                   frames: int = 100, provider: str = "auto", batch: int | None = None, timeout_ms: float = 20.0,
-                  threads: int | None = None, plan: str = "auto",
+                  threads: int | None = None, plan: str = "auto", realtime: bool = True,
                   on_progress: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     """One row per N in ``streams`` for the .onnx ``model`` on ``clips`` (video files); the header
     says the machine, the model, the provider and the clips."""
@@ -58,7 +61,8 @@ def bench_streams(model: str | os.PathLike, clips: Sequence[str | os.PathLike], 
         for n in streams:
             on_progress(f"{n} stream{'s' if n > 1 else ''}")
             specs = [str(clips[i % len(clips)]) for i in range(n)]
-            s = run_many(segs, specs, Path(d) / f"n{n}", batch=batch or n, timeout_ms=timeout_ms, max_frames=frames)
+            s = run_many(segs, specs, Path(d) / f"n{n}", batch=batch or n, timeout_ms=timeout_ms, max_frames=frames,
+                         realtime=realtime)
             if s.failed:
                 raise SegError(f"{s.failed[0].spec}: {s.failed[0].failed}")
             live = [st for st in s.streams if st.latency.n]
@@ -77,7 +81,7 @@ def bench_streams(model: str | os.PathLike, clips: Sequence[str | os.PathLike], 
     return {"header": {"model": seg.meta.get("model"), "file": str(model), "precision": seg.precision, "e2e": seg.e2e,
                        "size_rule": seg.size_rule(), "provider": seg.provider, "plan": chosen,
                        "clips": [str(c) for c in clips],
-                       "frames_per_stream": frames, "timeout_ms": timeout_ms, "cpu": m["cpu"],
+                       "frames_per_stream": frames, "timeout_ms": timeout_ms, "realtime": realtime, "cpu": m["cpu"],
                        "cpu_class": m["cpu_class"], "cores": m["cores"], "gpu": m.get("gpu"),
                        "onnxruntime": m.get("onnxruntime"),
                        "interrupted": any(r["interrupted"] for r in rows)},

@@ -32,7 +32,8 @@ def batch(
     gpus_per_actor: float = typer.Option(0.0, min=0.0, max=64, help="GPUs each actor reserves (e.g. 0.5: two a GPU)."),
     overlays: bool = typer.Option(False, help="Also write overlay JPEGs under <out>/overlays/."),
     provider: str = typer.Option("auto", callback=_choice(*PROVIDER_CHOICES), help="ONNX Runtime provider in the actors."),
-    threads: Optional[int] = typer.Option(None, min=1, max=1024, help="CPU provider threads per actor [default: ORT's]."),
+    threads: Optional[int] = typer.Option(None, min=1, max=1024, help="CPU provider threads per actor [default: the "
+                                          "CPUs it reserves, at least 1]."),
 ) -> None:
     """Segment an archive of photos and videos on a Ray cluster (pip install "seg-onnx[ray]").
 

@@ -53,9 +53,11 @@ def bench(
                                           help=f"Instead: N streams in one process, as seg run --source runs them "
                                                f"(e.g. 1,2,4,8; 1..{MAX_STREAMS}): aggregate FPS and per-stream "
                                                "p50/p95 latency of each model's file (--variants' first) on --clip."),
-    clips: Optional[list[Path]] = typer.Option(None, "--clip", **_IN_FILE, help="With --streams: a video file; "
+    clips: Optional[list[Path]] = typer.Option(None, "--clip", **_IN_FILE, metavar="VIDEO", help="With --streams: a video file; "
                                                "repeat it for several (N streams are the clips in turn)."),
     frames: int = typer.Option(100, min=1, max=1_000_000, help="With --streams: frames read from each stream."),
+    realtime: bool = typer.Option(True, help="With --streams: read each clip at its frame rate, keeping its latest "
+                                  "frame, as a camera (drops counted); --no-realtime: as fast as they decode."),
 ) -> None:
     """FPS, latency and mIoU per model and engine; or, with --streams, N streams at once.
 
@@ -65,7 +67,8 @@ def bench(
     Ctrl-C stops it and keeps every row measured so far (printed and written, marked partial).
     """
     if streams is not None:
-        return _bench_streams(models, runs_dir, variants, providers, streams, clips or [], frames, batch, json_out)
+        return _bench_streams(models, runs_dir, variants, providers, streams, clips or [], frames, batch, json_out,
+                              realtime)
     from rich.progress import Progress
 
     from seg.bench import ENGINES, check_engines
@@ -101,7 +104,7 @@ STREAM_ROWS = [Column("file", lambda r: r["model"]), Column("streams", lambda r:
                Column("dropped", lambda r: str(r["dropped"]), right=True, drop=1)]
 
 
-def _bench_streams(models, runs_dir, variants, providers, streams, clips, frames, batch, json_out) -> None:
+def _bench_streams(models, runs_dir, variants, providers, streams, clips, frames, batch, json_out, realtime) -> None:
     """``seg bench --streams``: one table, a row per model and stream count."""
     from rich.progress import Progress
 
@@ -118,13 +121,14 @@ def _bench_streams(models, runs_dir, variants, providers, streams, clips, frames
         task = bar.add_task("streams", total=None)
         for f in files:
             results.append(bench_streams(f, [str(c) for c in clips], streams, frames=frames, provider=provider,
-                                         batch=batch if batch > 1 else None,
+                                         batch=batch if batch > 1 else None, realtime=realtime,
                                          on_progress=lambda m, f=f: bar.update(task, description=f"{f.name}: {m}")))
     rows = [{"model": shown(Path(r["header"]["file"]).name.removesuffix(".onnx")), **row}
             for r in results for row in r["rows"]]
     h = results[0]["header"]
     show(out_console, STREAM_ROWS, rows,
-         title=f"seg bench --streams: {frames} frames a stream, {', '.join(Path(c).name for c in h['clips'])}",
+         title=f"seg bench --streams: {frames} frames a stream, {', '.join(Path(c).name for c in h['clips'])}"
+               f"{', paced as cameras' if realtime else ', as fast as they decode'}",
          caption=f"class {h['cpu_class']}: {h['cpu']}, {h['cores']} cores, GPU {h.get('gpu') or 'none'}; "
                  f"{h['provider']}, {h['plan']}; latency: frame read to result written, the worst stream's")
     if json_out is not None:

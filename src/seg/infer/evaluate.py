@@ -12,7 +12,7 @@ from typing import Any, Callable
 from seg.infer.preprocess import labels_of, model_input, own_size_inputs
 from seg.infer.session import create_session
 from seg.classes import check_same_classes
-from seg.metadata import check, from_props
+from seg.metadata import E2E_SIZE_NAME, check, from_props
 from seg.metrics import ConfusionMatrix, Metrics
 
 
@@ -30,13 +30,15 @@ def evaluate_onnx(path: str | os.PathLike, dataset, provider: str = "auto", thre
     sess, used = create_session(path, provider, threads, spinning=False, shapes=shapes)
     meta = check(from_props(sess.get_modelmeta().custom_metadata_map, str(path)), str(path))
     name = sess.get_inputs()[0].name
+    sized = any(i.name == E2E_SIZE_NAME for i in sess.get_overridable_initializers())  # a graph's own size input
     if getattr(dataset, "classes", None) is not None:
         check_same_classes(dataset.classes, meta["class_names"], str(path))
     cm = ConfusionMatrix(meta["num_classes"])
     for i in range(len(dataset)):
         image, mask = dataset.load(i)
         x = model_input(image, meta)
-        cm.update(labels_of(sess.run(None, {name: x, **own_size_inputs(meta, x)})[0], meta, mask.shape)[0], mask)
+        cm.update(labels_of(sess.run(None, {name: x, **(own_size_inputs(meta, x) if sized else {})})[0], meta,
+                            mask.shape)[0], mask)
         if on_image is not None:
             on_image(i + 1)
     return cm.compute(), meta, used

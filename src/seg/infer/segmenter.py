@@ -106,6 +106,9 @@ class Segmenter:
             raise SegError(f"{self.path} sizes frames itself ({self.graph_rule.describe()}): it cannot be run at "
                            f"--imgsz {imgsz}; leave --imgsz out, or run the plain model with it")
         self._extra = graph_inputs(self.meta, imgsz)
+        if set(self._extra) - {i.name for i in self.session.get_overridable_initializers()}:
+            raise SegError(f"{self.path} sizes frames itself ({graph_rule(self.meta).describe()}) and takes no other size: "
+                           f"leave --imgsz out, or run the plain model with it")
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         # The training images' size (seg.imgsz) unless asked otherwise: a model trained on
