@@ -348,6 +348,7 @@ TABLES = {
     "train_profile": ("train_profile.json", train_profile_table),
     "multi_stream": ("multi_stream.json", multi_stream_table),
     "e2e_resize": ("e2e_resize.json", e2e_resize_table),
+    "run_pipeline_e2e": ("run_pipeline_e2e*.json", run_pipeline_table),
     "bench_streams": ("bench_streams.json", bench_streams_table),
     "ray_batch": ("ray_batch.json", ray_batch_table),
 }

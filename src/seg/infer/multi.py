@@ -26,7 +26,7 @@ from seg import signals
 from seg._io import atomic_path, writable_dir
 from seg.errors import SegError
 from seg.infer.masks import write_palette_png
-from seg.infer.pipeline import Timings, drain, hand_over, offer, open_video_writer, read_frames
+from seg.infer.pipeline import Timings, drain, hand_over, open_video_writer, read_frames
 from seg.infer.segmenter import Segmenter
 from seg.infer.sources import Source, folder_source, VideoSource, camera_spec
 
@@ -224,8 +224,11 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
     taken = [0] * len(sources)
     nxt = 0  # round-robin start, so every source gets the batch's first place in turn
     # One session: the batcher runs each batch itself. Several: a worker per session takes the
-    # next batch while the others run theirs.
-    work: queue.Queue = queue.Queue(maxsize=len(segs))
+    # next batch while the others run theirs. The batcher gathers only when a worker is free, so
+    # frames wait in their sources' queues (a live source's replaced by newer ones), never in a
+    # queue of batches: latency stays one batch's time, not a backlog's.
+    work: queue.Queue = queue.Queue()
+    free = threading.Semaphore(len(segs))
     failures: list[BaseException] = []
 
     def worker(k: int) -> None:
@@ -236,6 +239,8 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
                 failures.append(e)
                 stop.set()
                 return
+            finally:
+                free.release()
 
     workers = [threading.Thread(target=worker, args=(k,), name=f"seg-session-{k}", daemon=True)
                for k in range(len(segs))] if len(segs) > 1 else []
@@ -243,6 +248,9 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
         w.start()
     try:
         while live:
+            while workers and not free.acquire(timeout=0.05):  # a session to run the batch on
+                if failures:
+                    raise failures[0]
             gathered: list[tuple[int, tuple]] = []
             deadline = None
             while live and len(gathered) < batch:
@@ -268,12 +276,12 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
                 if not took:
                     time.sleep(0.001)
             if not gathered:
+                if workers:
+                    free.release()
                 continue
             nxt = (gathered[0][0] + 1) % len(sources)
             if workers:
-                offer(work, gathered, stop)
-                if failures:
-                    raise failures[0]
+                work.put(gathered)
             else:
                 _infer_batch(seg, gathered, results)
             summary.batches += 1
@@ -288,12 +296,7 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
             for i, t in threads:  # the readers end: stopped, or their sources did
                 drain(feeds[i], t)
             for _ in workers:  # each worker ends after the batches before its end marker
-                while any(w.is_alive() for w in workers):
-                    try:
-                        work.put(_END, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                work.put(_END)
             for w in workers:
                 w.join()
             results.put(_END)
