@@ -183,7 +183,7 @@ def test_auto_times_frames_of_the_calibration_clip(cli, model, tmp_path):
 # ---- row 12: --help at 80 columns, words ------------------------------------------------------------
 
 COMMANDS = [[], ["models"], ["data"], ["data", "voc2007"], ["data", "synth"], ["train"], ["eval"], ["export"],
-            ["run"], ["info"], ["doctor"], ["bench"], ["demo"]]
+            ["run"], ["batch"], ["info"], ["doctor"], ["bench"], ["demo"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "seg")

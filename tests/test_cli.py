@@ -14,7 +14,7 @@ def test_help_lists_the_commands(cli):
     assert code == 0
     # each command on a line of its own in the Commands section, with its one-line summary
     listed = {line.split()[0] for line in out.split("Commands:", 1)[1].splitlines() if line.strip()}
-    assert listed == {"models", "data", "train", "eval", "export", "run", "info", "doctor", "bench", "demo"}
+    assert listed == {"models", "data", "train", "eval", "export", "run", "info", "doctor", "bench", "demo", "batch"}
 
 
 def test_help_shows_computed_defaults(cli, monkeypatch):

@@ -35,9 +35,9 @@ def batch(
     threads: Optional[int] = typer.Option(None, min=1, max=1024, help="CPU provider threads per actor [default: the "
                                           "CPUs it reserves, at least 1]."),
 ) -> None:
-    """Segment an archive of photos and videos on a Ray cluster (pip install "seg-onnx[ray]").
+    """Segment an archive of photos and videos on a Ray cluster.
 
-    Ray schedules, retries and spreads the work over nodes; each actor opens the model once.
+    Needs the Ray extra: pip install "seg-onnx[ray]". Ray schedules, retries and spreads the work over nodes; each actor opens the model once.
     Photos are one task each, a video one task (its frames in order).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -59,7 +59,7 @@ def bench(
     realtime: bool = typer.Option(True, help="With --streams: read each clip at its frame rate, keeping its latest "
                                   "frame, as a camera (drops counted); --no-realtime: as fast as they decode."),
 ) -> None:
-    """FPS, latency and mIoU per model and engine; or, with --streams, N streams at once.
+    """FPS, latency and mIoU per model and engine (--streams: N at once).
 
     Latency p50/p90/p99 per model x engine x provider x precision, PyTorch alongside.
     With --streams 1,2,4 --clip cam.mp4: aggregate FPS and per-stream latency of N streams.
