@@ -38,12 +38,16 @@ def test_batch_writes_what_seg_run_writes(cli, fcn_onnx, real_voc, local_ray, tm
     clip.parent.mkdir()
     _cut(real_voc / "video" / "bikes.mp4", clip, 12)
     code, out, err = cli("batch", photos, clip.parent, "--model", fcn_onnx, "--out", tmp_path / "b", "--actors", 2,
-                         "--batch", 3)
+                         "--batch", 3, "--overlays")
     assert code == 0, err
     rows = _manifest(tmp_path / "b")
     assert len(rows) == 13 + 12 and all(r["status"] == "ok" for r in rows)
     assert len({(r["source"], r["index"]) for r in rows}) == len(rows)
     assert "25 rows written" in out
+    import cv2
+
+    over = cv2.imread(str(tmp_path / "b" / "overlays" / "JPEGImages" / "2007_000032.jpg"))
+    assert over is not None and over.shape == (281, 500, 3)  # the overlay at the photo's size
     # the same masks as seg run's, photo for photo and frame for frame
     assert cli("run", "--model", fcn_onnx, "--folder", photos, "--out", tmp_path / "ro", "--save-masks",
                tmp_path / "rm")[0] == 0

@@ -160,9 +160,8 @@ class SegmentActor:
         if self.overlays:
             over = self.out / "overlays" / Path(out).with_suffix(".jpg")
             over.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(over) as tmp:
-                cv2.imwrite(str(tmp.with_suffix(".jpg")), self.seg.overlay(frame, labels))
-                tmp.with_suffix(".jpg").replace(tmp)
+            with atomic_path(over) as tmp:  # the temporary name keeps .jpg: OpenCV picks the format from it
+                cv2.imwrite(str(tmp), self.seg.overlay(frame, labels))
         counts = np.bincount(labels.ravel(), minlength=len(self.seg.class_names))
         pixels = {self.seg.class_names[c]: int(n) for c, n in enumerate(counts) if n and c < len(self.seg.class_names)}
         return {"source": rel, "index": index, "output": out, "pixels": json.dumps(pixels), "status": "ok", "error": ""}

@@ -99,6 +99,15 @@ def _require(command: str, *modules: str) -> None:
     if missing:
         raise SegError(f'seg {command} needs the training extra ({", ".join(missing)} not installed): '
                        'pip install "seg-onnx[train]"')
+    if "torch" in modules:
+        # imported whole before the command goes on: a SIGTERM that lands inside `import torch` raised
+        # there left its C++ half initialised, and the process aborted (-6) instead of exiting 143
+        import importlib
+
+        from seg import signals
+
+        with signals.held():
+            importlib.import_module("torch")
 
 
 TRAINING = ("torch", "torchvision")

@@ -216,9 +216,6 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
 
     threads = [(i, threading.Thread(target=reader, args=(i,), daemon=True)) for i, s in enumerate(sources) if s is not None]
     wr = threading.Thread(target=writer, name="seg-encode", daemon=True)
-    for _, t in threads:
-        t.start()
-    wr.start()
     t0 = time.perf_counter()
     live = {i for i, s in enumerate(sources) if s is not None}
     taken = [0] * len(sources)
@@ -244,9 +241,11 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
 
     workers = [threading.Thread(target=worker, args=(k,), name=f"seg-session-{k}", daemon=True)
                for k in range(len(segs))] if len(segs) > 1 else []
-    for w in workers:
-        w.start()
     try:
+        # started inside the try: a signal during a start still stops every thread before a source
+        # is closed (closing a capture under its decoding thread can abort FFmpeg)
+        for t in [t for _, t in threads] + [wr] + workers:
+            t.start()
         while live:
             while workers and not free.acquire(timeout=0.05):  # a session to run the batch on
                 if failures:
@@ -294,15 +293,19 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
         with signals.held(reraise=False):
             stop.set()
             for i, t in threads:  # the readers end: stopped, or their sources did
-                drain(feeds[i], t)
-            for _ in workers:  # each worker ends after the batches before its end marker
+                if t.ident is not None:
+                    drain(feeds[i], t)
+            started = [w for w in workers if w.ident is not None]
+            for _ in started:  # each worker ends after the batches before its end marker
                 work.put(_END)
-            for w in workers:
+            for w in started:
                 w.join()
             results.put(_END)
-            wr.join()
-            for s in sources:
-                if s is not None:
+            if wr.ident is not None:
+                wr.join()
+            reading = {i for i, t in threads if t.is_alive()}  # still inside a read after the drain's wait
+            for i, s in enumerate(sources):
+                if s is not None and i not in reading:
                     s.close()
             summary.wall_s = time.perf_counter() - t0
             for st in streams:

@@ -274,10 +274,12 @@ def run_pipeline(
     def process(video_tmp: Path | None) -> None:
         rd = threading.Thread(target=reader, name="seg-decode", daemon=True)
         wr = threading.Thread(target=writer, args=(video_tmp,), name="seg-encode", daemon=True)
-        rd.start()
-        wr.start()
         t0 = time.perf_counter()
         try:
+            # started inside the try: a signal during a start still stops the reader before the
+            # source is closed (closing it under a decoding thread aborted FFmpeg: exit -6)
+            rd.start()
+            wr.start()
             while True:
                 item = q_in.get()
                 if item is _END or errors:
@@ -301,9 +303,11 @@ def run_pipeline(
         finally:
             with signals.held(reraise=False):  # a signal now must not cut the video's finalisation
                 stop.set()
-                drain(q_in, rd)  # the reader ends: it was stopped, or the source did
+                if rd.ident is not None:
+                    drain(q_in, rd)  # the reader ends: it was stopped, or the source did
                 q_out.put(_END)
-                wr.join()
+                if wr.ident is not None:
+                    wr.join()
                 summary.wall_s = time.perf_counter() - t0
                 if show:
                     cv2.destroyAllWindows()
