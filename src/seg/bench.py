@@ -52,9 +52,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _ort_runners(entry: Entry, providers: list[str], frames=None, batch: int = 1) -> list[Runner]:
-    from seg.infer.preprocess import labels_of, model_input, own_size_inputs
+    from seg.infer.preprocess import labels_of, model_input, own_size_inputs, takes_size
     from seg.infer.session import ShapeRange, create_session
-    from seg.metadata import E2E_SIZE_NAME, from_props, read_meta
+    from seg.metadata import from_props, read_meta
 
     runners = []
     for v, path in entry.variants.items():
@@ -67,7 +67,7 @@ def _ort_runners(entry: Entry, providers: list[str], frames=None, batch: int = 1
             sess, used = create_session(path, p, spinning=False, shapes=shapes, fp16=precision == "fp16")
             meta = from_props(sess.get_modelmeta().custom_metadata_map)
             in_name, out_name = sess.get_inputs()[0].name, sess.get_outputs()[0].name
-            sized = any(i.name == E2E_SIZE_NAME for i in sess.get_overridable_initializers())
+            sized = takes_size(sess)
             runners.append(Runner(
                 "onnxruntime", used, meta.get("precision", precision), e2e,
                 # a graph that sizes frames itself is fed each frame's own longer side, as the plain rows see it

@@ -112,7 +112,7 @@ def _default_size(m: dict) -> str:
 
     rule = graph_rule(m)
     if rule:
-        how = "seg run --imgsz feeds another" if rule.resize == "longer" and rule.size else "fixed"
+        how = "seg run --imgsz feeds another" if rule.sizable else "fixed"
         return f"{rule.describe()}, applied in the graph to frames of any size ({how})"
     pre = m.get("preprocess") or {}
     if pre.get("resize") == "shorter":

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from seg.infer.preprocess import labels_of, model_input, own_size_inputs
+from seg.infer.preprocess import labels_of, model_input, own_size_inputs, takes_size
 from seg.infer.session import create_session
 from seg.classes import check_same_classes
-from seg.metadata import E2E_SIZE_NAME, check, from_props
+from seg.metadata import check, from_props
 from seg.metrics import ConfusionMatrix, Metrics
 
 
@@ -30,7 +30,7 @@ def evaluate_onnx(path: str | os.PathLike, dataset, provider: str = "auto", thre
     sess, used = create_session(path, provider, threads, spinning=False, shapes=shapes)
     meta = check(from_props(sess.get_modelmeta().custom_metadata_map, str(path)), str(path))
     name = sess.get_inputs()[0].name
-    sized = any(i.name == E2E_SIZE_NAME for i in sess.get_overridable_initializers())  # a graph's own size input
+    sized = takes_size(sess)  # a graph's own size input
     if getattr(dataset, "classes", None) is not None:
         check_same_classes(dataset.classes, meta["class_names"], str(path))
     cm = ConfusionMatrix(meta["num_classes"])

@@ -59,6 +59,11 @@ class SizeRule:
             return f"shorter side {self.size} px ({'antialiased, ' if self.antialias else ''}torchvision's preset)"
         return f"{self.size} px" if self.size else "native"
 
+    @property
+    def sizable(self) -> bool:
+        """Its size can be fed another value (a longer side > 0): in an e2e graph, the ``size`` input."""
+        return self.resize == "longer" and self.size > 0
+
     def sizes_like(self, other: "SizeRule") -> bool:
         """The same sizes for every frame (the interpolation aside)."""
         return (self.resize, self.size) == (other.resize, other.size)
@@ -87,7 +92,7 @@ def graph_rule(meta: dict[str, Any], imgsz: int | None = None) -> SizeRule | Non
     if not (is_e2e(meta) and r):
         return None
     rule = SizeRule(r["resize"], int(r["size"]), bool(r.get("antialias")))
-    return replace(rule, size=imgsz) if imgsz and rule.resize == "longer" and rule.size > 0 else rule
+    return replace(rule, size=imgsz) if imgsz and rule.sizable else rule
 
 
 def graph_inputs(meta: dict[str, Any], imgsz: int | None) -> dict[str, np.ndarray]:
@@ -96,9 +101,17 @@ def graph_inputs(meta: dict[str, Any], imgsz: int | None) -> dict[str, np.ndarra
     from seg.metadata import E2E_SIZE_NAME
 
     rule = graph_rule(meta)
-    if rule is None or not imgsz or rule.resize != "longer" or rule.size <= 0 or imgsz == rule.size:
+    if rule is None or not imgsz or not rule.sizable or imgsz == rule.size:
         return {}
     return {E2E_SIZE_NAME: np.array([imgsz], np.int64)}
+
+
+def takes_size(session) -> bool:
+    """Whether an ONNX Runtime session's graph has the ``size`` input :func:`graph_inputs` feeds (an
+    overridable initializer; e2e graphs of an earlier form have none)."""
+    from seg.metadata import E2E_SIZE_NAME
+
+    return any(i.name == E2E_SIZE_NAME for i in session.get_overridable_initializers())
 
 
 def own_size_inputs(meta: dict[str, Any], frames: np.ndarray) -> dict[str, np.ndarray]:

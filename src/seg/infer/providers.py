@@ -96,7 +96,7 @@ class ShapeRange:
             return (max(h for h, _ in sizes), max(w for _, w in sizes)), sizes[0]
 
         rule = graph_rule(meta, imgsz)
-        if rule and own_size and rule.resize == "longer" and rule.size > 0:  # scored near its own size (own_size_inputs)
+        if rule and own_size and rule.sizable:  # scored near its own size (own_size_inputs)
             resized = span([replace(rule, size=max(h, w)).of(h, w) for h, w in frames])
         else:
             resized = span([rule.of(h, w) for h, w in frames]) if rule else None

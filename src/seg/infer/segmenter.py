@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 
 from seg.errors import SegError
-from seg.infer.preprocess import graph_inputs, graph_rule, input_size, resize_for_model, scale_shift, size_rule
+from seg.infer.preprocess import (graph_inputs, graph_rule, input_size, resize_for_model, scale_shift, size_rule,
+                                  takes_size)
 from seg.infer.session import Attempt, ShapeRange, create_session, has_nvidia_gpu
 from seg.infer.providers import passed_over
 from seg.metadata import MAX_SIZE, MIN_SIZE, from_props, is_e2e, read_meta, require_seg_model
@@ -106,7 +107,7 @@ class Segmenter:
             raise SegError(f"{self.path} sizes frames itself ({self.graph_rule.describe()}): it cannot be run at "
                            f"--imgsz {imgsz}; leave --imgsz out, or run the plain model with it")
         self._extra = graph_inputs(self.meta, imgsz)
-        if set(self._extra) - {i.name for i in self.session.get_overridable_initializers()}:
+        if self._extra and not takes_size(self.session):
             raise SegError(f"{self.path} sizes frames itself ({graph_rule(self.meta).describe()}) and takes no other size: "
                            f"leave --imgsz out, or run the plain model with it")
         self.input_name = self.session.get_inputs()[0].name
