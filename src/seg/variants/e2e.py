@@ -110,7 +110,7 @@ def wrap_e2e(core: onnx.ModelProto, mean: Sequence[float], std: Sequence[float],
         n, frame_hw = o("Slice", shape, o.const(0, np.int64), o.const(1, np.int64)), \
             o("Slice", shape, o.const(1, np.int64), o.const(3, np.int64))
         # the rule's size, an input with a default (an overridable initializer): --imgsz feeds another
-        override = E2E_SIZE_NAME if rule.size > 0 else None
+        override = E2E_SIZE_NAME if rule.sizable else None
         if override:
             g.initializer.append(numpy_helper.from_array(np.array([rule.size], np.int64), override))
         sizes = o("Concat", n, _model_hw(o, frame_hw, rule, override), o.const(3, np.int64), axis=0)
