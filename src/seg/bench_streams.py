@@ -45,15 +45,12 @@ def bench_streams(model: str | os.PathLike, clips: Sequence[str | os.PathLike], 
     def make(p) -> list:
         return [Segmenter(model, provider=provider, threads=p.threads, spinning=p.spinning) for _ in range(p.sessions)]
 
-    def probe():
-        src = VideoSource(str(clips[0]))
-        try:
-            return next(iter(src))[1]
-        finally:
-            src.close()
-
     on_progress("choosing the session plan")
-    segs, chosen = open_plan(model, make, plan, probe, min(batch or max(streams), max(streams)), threads)
+    first = VideoSource(str(clips[0]))  # its size, for timing the plans
+    try:
+        segs, chosen = open_plan(model, make, plan, first, min(batch or max(streams), max(streams)), threads)
+    finally:
+        first.close()
     seg = segs[0]
     rows = []
     with scratch_dir() as d:

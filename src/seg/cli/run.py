@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 
 from seg._io import check_output_dir, check_output_file
@@ -222,13 +221,6 @@ STREAM_COLUMNS = [Column("source", lambda s: s.name), Column("frames", lambda s:
                   Column("status", lambda s: s.failed or "ok", drop=1)]
 
 
-def _probe_frame(source) -> np.ndarray:
-    """A frame the size of ``source``'s, for timing the plans (a source's own frames stay unread)."""
-    h, w = (source.size[1], source.size[0]) if getattr(source, "size", None) else \
-        next(iter(source.frame_sizes() or [(480, 640)]))
-    return np.random.default_rng(0).integers(0, 256, (max(h, 1), max(w, 1), 3), dtype=np.uint8)
-
-
 def _run_many(model, runs, variant, specs, out, save_masks, provider, imgsz, threads, opt_level, batch, batch_timeout_ms,
               max_frames, realtime, timeout, alpha, legend, plan_name) -> None:
     """``seg run --source A --source B ...``: every source in one process, batched (seg.infer.multi)."""
@@ -246,7 +238,7 @@ def _run_many(model, runs, variant, specs, out, save_masks, provider, imgsz, thr
         return [Segmenter(onnx_path, provider=provider, imgsz=imgsz, threads=p.threads, cache_dir=trt_cache_dir(runs),
                           opt_level=opt_level, varying_sizes=True, spinning=p.spinning) for _ in range(p.sessions)]
 
-    segs, chosen = open_plan(onnx_path, make, plan_name, lambda: _probe_frame([s for s in sources if s is not None][0]),
+    segs, chosen = open_plan(onnx_path, make, plan_name, next(s for s in sources if s is not None),
                              min(batch, len(specs)), threads, log=lambda m: err.print(m, highlight=False, soft_wrap=True))
     seg = segs[0]
     err.print(shown(f"{seg.meta.get('model')} ({onnx_path}) on {seg.provider_verdict()}, {len(specs)} sources, "

@@ -21,7 +21,7 @@ import os
 import statistics
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -76,23 +76,20 @@ def _key(model: str | os.PathLike, batch: int, threads: int | None) -> str:
     return f"{content_key(model)}|ort{ort.__version__}|{m['cpu']}|{m['cpu_class']}|{cores()}c|t{threads or 0}|b{batch}"
 
 
-def recorded(model: str | os.PathLike, batch: int, threads: int | None = None) -> dict | None:
-    """The measurement kept for this model, machine and batch, or None."""
+def _recorded() -> dict:
+    """Every measurement kept, by key; none where the cache is missing or unreadable."""
     try:
-        return json.loads(_cache_file().read_text()).get(_key(model, batch, threads))
+        return json.loads(_cache_file().read_text())
     except (OSError, ValueError):
-        return None
+        return {}
 
 
-def _record(model: str | os.PathLike, batch: int, threads: int | None, record: dict) -> None:
+def _record(key: str, record: dict) -> None:
     from seg._io import write_json
 
     path = _cache_file()
-    try:
-        data = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        data = {}
-    data[_key(model, batch, threads)] = record
+    data = _recorded()
+    data[key] = record
     try:
         write_json(path, data)
     except OSError:  # a read-only cache: measured again next time, nothing else lost
@@ -131,7 +128,8 @@ def choose(model: str | os.PathLike, make: Callable[[Plan], list], frame: np.nda
     the order batched, batched-nospin, per-core) and recorded. Returns (plan, record). ``make(plan)``
     opens a plan's sessions, once each: ``made`` keeps them by name for the caller."""
     made = {} if made is None else made
-    kept = recorded(model, batch, threads)
+    key = _key(model, batch, threads)  # hashes the model file: once
+    kept = _recorded().get(key)
     if kept and kept.get("chosen") in PLANS[1:]:
         return named(kept["chosen"], threads), kept
     plans = [named(n, threads) for n in PLANS[1:]]
@@ -150,20 +148,29 @@ def choose(model: str | os.PathLike, make: Callable[[Plan], list], frame: np.nda
     chosen = next(p for p in plans if med[p.name] >= best * 0.95)
     record = {"chosen": chosen.name, "fps": med, "batch": batch, "frame": list(frame.shape[:2]),
               "plans": {p.name: asdict(p) for p in plans}, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
-    _record(model, batch, threads, record)
+    _record(key, record)
     return chosen, record
 
 
-def open_plan(model: str | os.PathLike, make: Callable[[Plan], list], plan: str, frame: Callable[[], np.ndarray],
+def frame_like(source) -> np.ndarray:
+    """A frame the size of ``source``'s (a video's, or a folder's first image's), for timing the
+    plans: the source's own frames stay unread."""
+    h, w = (source.size[1], source.size[0]) if getattr(source, "size", None) else \
+        next(iter(source.frame_sizes() or [(480, 640)]))
+    return np.random.default_rng(0).integers(0, 256, (max(h, 1), max(w, 1), 3), dtype=np.uint8)
+
+
+def open_plan(model: str | os.PathLike, make: Callable[[Plan], list], plan: str, source,
               batch: int, threads: int | None = None, log: Callable[[str], None] = lambda m: None) -> tuple[list, str]:
     """(the sessions to run with, what they are in words) for ``plan`` (one of PLANS): a GPU gets
-    one session; ``auto`` on a CPU is :func:`choose` (``frame()``: a frame the size of the source's)."""
-    made = {"batched" if plan == "auto" else plan: make(named("batched" if plan == "auto" else plan, threads))}
-    segs = next(iter(made.values()))
+    one session; ``auto`` on a CPU is :func:`choose`, timed on a frame the size of ``source``'s."""
+    first = named("batched" if plan == "auto" else plan, threads)
+    segs = make(replace(first, sessions=1))  # one, until the provider is known
     if segs[0].provider != "cpu":  # a GPU runs one session; the plans are the CPU's
-        return segs[:1], f"one {segs[0].provider} session"
+        return segs, f"one {segs[0].provider} session"
     if plan != "auto":
-        return segs, f"plan {named(plan, threads).describe()}"
-    p, record = choose(model, make, frame(), batch, threads, log=log, made=made)
+        return segs + make(replace(first, sessions=first.sessions - 1)), f"plan {first.describe()}"
+    made = {"batched": segs}
+    p, record = choose(model, make, frame_like(source), batch, threads, log=log, made=made)
     fps = ", ".join(f"{k} {v:.1f}" for k, v in record["fps"].items())
     return made.get(p.name) or make(p), f"plan {p.describe()} (auto, measured {record['measured']}: {fps} FPS)"
