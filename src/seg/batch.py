@@ -271,6 +271,7 @@ def run_batch(model: str | os.PathLike, inputs: list[str], out: str | os.PathLik
                 todo.append({**it, "skip": json.dumps(skip)})
                 total += (n - len(skip)) if n else 1
     summary = BatchSummary(items=len(todo), skipped=len(kept), manifest=str(manifest))
+    on_rows(0, total)  # the bar's length from the start, not from the first rows
     if not todo:
         log(f"nothing to do: the manifest holds all {len(kept)} rows")
         return summary
