@@ -21,6 +21,7 @@ import pytest
 
 import seg
 from seg.machine import have_torch
+from seg.metadata import read_meta
 
 from conftest import REAL_MEDIA
 
@@ -209,6 +210,23 @@ def test_bench_on_exported_files_skips_the_torch_rows(runs, synth_root, tmp_path
     skipped = result["header"]["skipped"]
     assert [s["variant"] for s in skipped] == ["torch"] and 'pip install "seg-onnx[train]"' in skipped[0]["reason"]
     assert 'not benchmarked: torch is not installed' in r.stdout and '"seg-onnx[train]"' in r.stdout
+
+
+def test_bench_builds_an_auto_variant_of_an_exported_file(runs, tmp_path):
+    """`--variants auto` of a plain .onnx file goes through the one variant entry point (it was
+    skipped as "unknown precision 'auto'" where no checkpoint was at hand: every edge box)."""
+    import shutil
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(runs / "simple_unet" / "simple_unet.onnx", model)
+    r = seg_without_torch("bench", "--models", model, "--size", 64, 64, "--runs", 1, "--warmup", 0,
+                          "--variants", "fp32,auto", "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert not [s for s in result["header"]["skipped"] if s["variant"] != "torch"], result["header"]["skipped"]
+    assert {row["variant"] for row in result["rows"]} == {"fp32", "auto"}
+    # no data to calibrate on: fp32 alone competes, and wins
+    assert read_meta(tmp_path / "m.auto.onnx")["auto"]["chosen"] == "fp32"
 
 
 def test_info_table_and_json(runs):

@@ -152,11 +152,10 @@ def _make_variant(entry: Entry, variant: str, runs: Path, out: Path, data: Path 
                     raise NoCalibrationData(e.why, option="--data DIR") from None
                 export_checkpoint(entry.model, out=out, runs=runs, precision=precision, e2e=e2e, calib_data=data)
         else:
-            from seg.variants import Int8Config, calibration_sets, make_variant
+            from seg.variants import Int8Config, build_variant, variant_data
 
-            calib, heldout = (calibration_sets(data, Int8Config().calib_n, need_calib=precision == "int8", log=log)
-                              if data is not None else (None, None))
-            make_variant(entry.onnx_path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, log=log)
+            calib, heldout = variant_data(precision, data, calib_n=Int8Config().calib_n, log=log)
+            build_variant(entry.onnx_path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, log=log)
     except SegError as e:
         return str(e)  # reported once, with the results
     return None
@@ -202,12 +201,11 @@ def default_variants(providers: list[str]) -> tuple[str, ...]:
 def pick_providers(providers: list[str] | None) -> tuple[list[str], list[str]]:
     """(providers, why the ones before in auto's order were not used): as asked, or auto's
     choice on a tiny model (a TensorRT engine of the real one is built by its runner)."""
-    from seg.infer.providers import passed_over
-    from seg.infer.session import AUTO_ORDER, ShapeRange, create_session
+    from seg.infer.providers import check_provider, passed_over
+    from seg.infer.session import ShapeRange, create_session
 
     for p in providers or ():
-        if p not in AUTO_ORDER:
-            raise SegError(f"unknown provider {p!r}; choose from: {', '.join(AUTO_ORDER)}")
+        check_provider(p, auto=False)
     if providers:
         return list(providers), []
     from seg.infer.providers import tiny_model

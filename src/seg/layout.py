@@ -28,6 +28,13 @@ def variant_path(runs: str | os.PathLike, name: str, precision: str = "fp32", e2
     return Path(runs) / name / variant_name(name, precision, e2e)
 
 
+def check_onnx_out(out: str | os.PathLike) -> Path:
+    """``out`` as a Path when it names an .onnx file (what every export and variant writes)."""
+    if Path(out).suffix != ".onnx":
+        raise SegError(f"output path {out} must end in .onnx")
+    return Path(out)
+
+
 def variant_name(stem: str, precision: str = "fp32", e2e: bool = False) -> str:
     """``<stem>[.e2e][.int8|.fp16].onnx``: a variant's file name beside its fp32 file ``<stem>.onnx``."""
     parts = [stem] + (["e2e"] if e2e else []) + ([precision] if precision != "fp32" else [])

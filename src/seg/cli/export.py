@@ -157,28 +157,17 @@ def _triton(path, repository: Path, max_batch: int, instances: int, kind: str, t
 def _variant_of_onnx(path: Path, out: Optional[Path], precision: str, e2e: bool, calib_data: Optional[Path], int8,
                      max_drop: float, min_agreement: float, force: bool) -> dict:
     """`seg export --onnx`: a variant of an existing fp32 export, next to it by default (torch-free)."""
-    from seg.errors import NoCalibrationData
     from seg.layout import variant_name
-    from seg.variants import calibration_sets, make_variant
+    from seg.variants import build_variant, variant_data
 
     if precision == "fp32" and not e2e:
         raise SegError("--onnx builds a variant: pass --precision int8|fp16 and/or --e2e")
     if out is None:
         out = path.with_name(variant_name(path.name.removesuffix(".onnx"), precision, e2e))
-    if out.suffix != ".onnx":
-        raise SegError(f"output path {out} must end in .onnx")
-    if calib_data is None and precision == "int8":
-        raise NoCalibrationData("none given")
     log = lambda m: err.print(m, highlight=False, soft_wrap=True)  # noqa: E731
-    calib, heldout = (calibration_sets(calib_data, int8.calib_n, need_calib=precision in ("int8", "auto"), log=log)
-                      if calib_data is not None else (None, None))
-    if precision == "auto":
-        from seg.variants.auto import auto_variant
-
-        return auto_variant(path, out, e2e=e2e, calib=calib, heldout=heldout, int8=int8, max_drop=max_drop,
-                            min_agreement=min_agreement, log=log)
-    return make_variant(path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, int8=int8,
-                        max_drop=max_drop, min_agreement=min_agreement, force=force, log=log)
+    calib, heldout = variant_data(precision, calib_data, calib_n=int8.calib_n, log=log)
+    return build_variant(path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, int8=int8,
+                         max_drop=max_drop, min_agreement=min_agreement, force=force, log=log)
 
 
 def _print_variant(r: dict) -> None:

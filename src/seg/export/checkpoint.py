@@ -24,7 +24,7 @@ from torch import nn
 
 from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, ClassList
 from seg._io import scratch_dir
-from seg.errors import NoCalibrationData, SegError
+from seg.errors import SegError
 from seg.export.onnx import to_onnx
 from seg.layout import checkpoint_path
 from seg.metadata import file_source, is_fresh, read_meta
@@ -139,19 +139,16 @@ def export_checkpoint(
     checkpoint's training data) and is gated by the guardrail on held-out images.
     ``export_options`` go to :func:`~seg.export.onnx.to_onnx` (opset, verify_shapes, simplify, providers).
     """
-    from seg.layout import variant_path
+    from seg.layout import check_onnx_out, variant_path
     from seg.models import check_model_name
-    from seg.variants import MAX_DROP_POINTS, make_variant
-    from seg.variants.auto import auto_variant
+    from seg.variants import build_variant, variant_data
     from seg.variants.build import PRECISIONS
 
     check_model_name(name)
     if precision not in (*PRECISIONS, "auto"):
         raise SegError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}, auto")
     runs = Path(runs)
-    out = Path(out) if out is not None else variant_path(runs, name, precision, e2e)
-    if out.suffix != ".onnx":
-        raise SegError(f"output path {out} must end in .onnx")
+    out = check_onnx_out(out if out is not None else variant_path(runs, name, precision, e2e))
     w = resolve_weights(name, runs, checkpoint, random_init, weights, classes)
 
     def plain(dest: Path) -> dict[str, Any]:
@@ -163,16 +160,11 @@ def export_checkpoint(
 
     int8 = int8 or Int8Config()
     # Data first, so a missing calibration set fails before minutes of export.
-    calib, heldout = _variant_data(precision, calib_data, w.config, int8.calib_n)
-    guard = {"max_drop": MAX_DROP_POINTS if max_drop is None else max_drop,
-             **({} if min_agreement is None else {"min_agreement": min_agreement})}
+    calib, heldout = variant_data(precision, calib_data, w.config, calib_n=int8.calib_n)
 
     def variant(base: Path, base_report: dict[str, Any] | None) -> dict[str, Any]:
-        if precision == "auto":
-            report = auto_variant(base, out, e2e=e2e, calib=calib, heldout=heldout, int8=int8, log=log, **guard)
-        else:
-            report = make_variant(base, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout,
-                                  int8=int8, force=force, log=log, **guard)
+        report = build_variant(base, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, int8=int8,
+                               max_drop=max_drop, min_agreement=min_agreement, force=force, log=log)
         report["fp32"] = base_report
         return report
 
@@ -201,19 +193,3 @@ def _warn_if_replacing_other_weights(path: Path, weights: str, log: Callable[[st
         was = old.get("checkpoint") or (old.get("pretrained") or {}).get("file") or ""
         log(f"warning: replacing {path}, exported from {old.get('weights', '?')} weights{f' {was}' if was else ''}, "
             f"with {weights} weights (--out PATH keeps both)")
-
-
-def _variant_data(precision: str, calib_data: str | os.PathLike | None, cfg: dict[str, Any], calib_n: int):
-    """(calibration set, held-out set) for a variant: ``calib_data`` or the checkpoint's training data."""
-    from seg.variants import calibration_sets
-
-    root = calib_data if calib_data is not None else cfg.get("data")
-    if calib_data is None and root is not None and not Path(root).exists():
-        if precision == "int8":
-            raise NoCalibrationData(f"the checkpoint's training data {root} is not here")
-        root = None  # fp16/e2e: the guardrail is then recorded as skipped; auto: only fp32 competes
-    if root is None:
-        if precision == "int8":
-            raise NoCalibrationData("none given")
-        return None, None
-    return calibration_sets(root, calib_n, cfg, need_calib=precision in ("int8", "auto"))

@@ -26,7 +26,7 @@ import onnx
 from seg._io import atomic_path, scratch_dir
 from seg.errors import SegError
 from seg.infer.preprocess import size_rule
-from seg.metadata import read_meta, to_props
+from seg.metadata import read_meta, write_props
 from seg.text import plural
 from seg.variants.build import make_variant
 from seg.variants.quantize import Int8Config
@@ -148,8 +148,7 @@ def auto_variant(
                   "cpu_class": m["cpu_class"], "timed": "seg run's per-frame work, CPU provider, median",
                   "frame": list(frame_hw) if frame_hw else None}
         model = onnx.load(str(files[chosen["name"]]))
-        for k, v in to_props({"auto": record}).items():
-            model.metadata_props.add(key=k, value=v)
+        write_props(model, {"auto": record}, replace=False)
         with atomic_path(out) as tmp:
             onnx.save(model, str(tmp), save_as_external_data=False)
     log(f"auto: chose {chosen['name']} ({chosen['ms']:.1f} ms per frame)")

@@ -20,10 +20,11 @@ import numpy as np
 import onnx
 
 from seg._io import atomic_path, scratch_dir, writable_dir
+from seg.layout import check_onnx_out
 from seg.data.folder import spread_indices
 from seg.errors import NoCalibrationData, SegError
 from seg.infer.preprocess import size_rule
-from seg.metadata import E2E_INPUT_LAYOUT, e2e_layout, is_e2e, read_meta, require_seg_model, to_props
+from seg.metadata import E2E_INPUT_LAYOUT, e2e_layout, is_e2e, read_meta, require_seg_model, write_props
 from seg.variants.e2e import wrap_e2e
 from seg.text import article
 from seg.variants.quantize import (MAX_DROP_POINTS, MIN_AGREEMENT, Int8Config, convert_fp16, cpu_session, guardrail,
@@ -136,9 +137,7 @@ def make_variant(
             proto = wrap_e2e(proto, meta["mean"], meta["std"], rule)
             extra.update(e2e=True, e2e_resize=rule.as_meta(), input=E2E_INPUT_LAYOUT + " of any size",
                          output=e2e_layout(True).split(" -> ", 1)[1])
-        del proto.metadata_props[:]
-        for k, v in to_props({**meta, **extra}).items():
-            proto.metadata_props.add(key=k, value=v)
+        write_props(proto, {**meta, **extra})
         onnx.save(proto, str(tmp), save_as_external_data=False)
         try:
             onnx.checker.check_model(str(tmp))
@@ -153,11 +152,41 @@ def make_variant(
             if agree < bar:
                 raise SegError(f"the e2e graph agrees with the plain {precision} model on only {agree:.4%} of the "
                                f"pixels (needs {bar:.1%}); nothing written")
-            for k, v in to_props({"e2e_check": {"label_agreement": agree, "images": len(images)}}).items():
-                proto.metadata_props.add(key=k, value=v)
+            write_props(proto, {"e2e_check": {"label_agreement": agree, "images": len(images)}}, replace=False)
             onnx.save(proto, str(tmp), save_as_external_data=False)
     report["bytes"] = out.stat().st_size
     return report
+
+
+def build_variant(
+    fp32_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    precision: str,
+    e2e: bool = False,
+    calib=None,
+    heldout=None,
+    int8: Int8Config | None = None,
+    max_drop: float | None = None,
+    min_agreement: float | None = None,
+    force: bool = False,
+    log: Callable[[str], None] = lambda m: None,
+) -> dict[str, Any]:
+    """The one entry point of every command that makes a variant (``seg export``, ``seg export
+    --onnx``, ``seg bench``): ``precision`` int8|fp16|fp32 (with ``e2e``) by :func:`make_variant`,
+    or ``auto`` by :func:`seg.variants.auto.auto_variant` (the fastest that passes its guardrail
+    here). ``calib``/``heldout`` from :func:`seg.variants.data.variant_data`; None limits mean the
+    defaults."""
+    check_onnx_out(out)
+    int8 = int8 or Int8Config()
+    guard = {"max_drop": MAX_DROP_POINTS if max_drop is None else max_drop,
+             "min_agreement": MIN_AGREEMENT if min_agreement is None else min_agreement}
+    if precision == "auto":
+        from seg.variants.auto import auto_variant  # auto builds its candidates with make_variant
+
+        return auto_variant(fp32_path, out, e2e=e2e, calib=calib, heldout=heldout, int8=int8, log=log, **guard)
+    return make_variant(fp32_path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, int8=int8,
+                        force=force, log=log, **guard)
 
 
 def check_plain_fp32(path: str | os.PathLike, meta: dict[str, Any]) -> dict[str, Any]:

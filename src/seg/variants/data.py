@@ -15,7 +15,7 @@ from typing import Any, Callable
 from seg.data.folder import ImageFolder, VideoFrames, is_video_file
 from seg.data.layouts import open_dataset
 from seg.data.voc import voc_years
-from seg.errors import SegError
+from seg.errors import NoCalibrationData, SegError
 
 
 # Frames of a calibration video that guard the variant besides the calibration ones (a folder
@@ -86,3 +86,23 @@ def calibration_sets(path: str | os.PathLike, calib_n: int, config: dict[str, An
     if not need_calib:
         return None, folder
     return folder.split_off(calib_n)
+
+
+def variant_data(precision: str, calib_data: str | os.PathLike | None, config: dict[str, Any] | None = None, *,
+                 calib_n: int, log: Callable[[str], None] = lambda m: None) -> tuple[Any, Any]:
+    """(calibration set, held-out set) for a ``precision`` variant: from ``calib_data`` (a VOC-like
+    root, a folder of images or a clip), else the training data a checkpoint's ``config`` names.
+    int8 without either is :class:`NoCalibrationData`; fp16, e2e and auto then get (None, None):
+    the guardrail is recorded as skipped, and auto lets only fp32 compete. Every command that
+    builds a variant asks here, so "where the calibration images come from" is said once."""
+    config = config or {}
+    root = calib_data if calib_data is not None else config.get("data")
+    if calib_data is None and root is not None and not Path(root).exists():
+        if precision == "int8":
+            raise NoCalibrationData(f"the checkpoint's training data {root} is not here")
+        root = None
+    if root is None:
+        if precision == "int8":
+            raise NoCalibrationData("none given")
+        return None, None
+    return calibration_sets(root, calib_n, config, need_calib=precision in ("int8", "auto"), log=log)
