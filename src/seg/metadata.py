@@ -114,11 +114,30 @@ def from_props(props: dict[str, str], source: str = "the model") -> dict[str, An
     return meta
 
 
+def write_props(proto, meta: dict[str, Any], replace: bool = True) -> None:
+    """Write ``meta`` as ``seg.*`` metadata_props into an onnx ModelProto: every writer's one loop.
+    ``replace``: drop what the graph carried before (the exporter's or the fp32 file's)."""
+    if replace:
+        del proto.metadata_props[:]
+    for k, v in to_props(meta).items():
+        proto.metadata_props.add(key=k, value=v)
+
+
+def opset_of(proto) -> int | None:
+    """The default-domain (ai.onnx) opset an onnx ModelProto imports, or None."""
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def not_seg_model(path: str | os.PathLike, why: str) -> SegError:
+    """The one wording of "this file is not a seg model", with why (metadata or interface)."""
+    return SegError(f"{path} is not a seg model: {why}")
+
+
 def require_seg_model(meta: dict[str, Any], path: str | os.PathLike, more: str = "") -> dict[str, Any]:
     """``meta`` when it is a seg export's (its ``seg.format``), else the one line saying it is not
     (``more``: what the file has instead); then :func:`check`."""
     if meta.get("format") != FORMAT:
-        raise SegError(f"{path} is not a seg model: no '{FORMAT}' metadata{more} (export it with `seg export`)")
+        raise not_seg_model(path, f"no '{FORMAT}' metadata{more} (export it with `seg export`)")
     return check(meta, str(path))
 
 
@@ -228,7 +247,7 @@ def model_info(path: str | os.PathLike) -> dict[str, Any]:
         "file": str(path), "bytes": os.path.getsize(path), "seg_model": meta.get("format") == FORMAT,
         "inputs": [tensor(i) for i in model.graph.input if i.name not in {x.name for x in model.graph.initializer}],
         "outputs": [tensor(o) for o in model.graph.output],
-        "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+        "opset": opset_of(model),
         "ir_version": model.ir_version, "producer": f"{model.producer_name} {model.producer_version}".strip(),
         "meta": meta,
     }

@@ -25,10 +25,10 @@ from seg import __version__
 from seg._io import atomic_path, writable_dir
 from seg.classes import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, ClassList
 from seg.errors import SegError
-from seg.infer.session import PROVIDERS, create_session
-from seg.metadata import FORMAT, INPUT_LAYOUT, INPUT_NAME, OUTPUT_LAYOUT, OUTPUT_NAME, to_props
+from seg.infer.providers import SHORT
+from seg.infer.session import create_session
+from seg.metadata import FORMAT, INPUT_LAYOUT, INPUT_NAME, OUTPUT_LAYOUT, OUTPUT_NAME, opset_of, write_props
 
-SHORT = {v: k for k, v in PROVIDERS.items()}  # "CUDAExecutionProvider" -> "cuda"
 
 # Verification inputs: batch 2, and odd sizes unlike the export size (the example input below).
 DEFAULT_SHAPES: tuple[tuple[int, int, int, int], ...] = ((2, 3, 256, 256), (1, 3, 333, 257), (1, 3, 97, 131))
@@ -67,7 +67,7 @@ def export_proto(model: nn.Module, opset: int | None = None) -> onnx.ModelProto:
     except Exception as e:  # the exporter raises many types; the first line says what failed
         raise SegError(f"ONNX export failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
     proto = program.model_proto
-    got = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    got = opset_of(proto)
     if opset is not None and got != opset:
         raise SegError(f"asked for opset {opset}, but the exporter produced {got}; choose {MIN_OPSET}..{max_opset}")
     return proto
@@ -206,7 +206,7 @@ def to_onnx(
         "format": FORMAT, "model": name, "num_classes": len(names), "class_names": names,
         "palette": ClassList(names).palette, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
         "input": INPUT_LAYOUT, "output": OUTPUT_LAYOUT, "version": __version__, "torch": str(torch.__version__),
-        "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+        "opset": opset_of(proto),
         **_size_meta(model, name),
         **(metadata or {}),
     }
@@ -220,9 +220,7 @@ def to_onnx(
         for i, dim in enumerate(("batch", None, "height", "width")):
             if dim is not None:
                 p.graph.output[0].type.tensor_type.shape.dim[i].dim_param = dim
-        del p.metadata_props[:]
-        for k, v in to_props({**meta, **extra}).items():
-            p.metadata_props.add(key=k, value=v)
+        write_props(p, {**meta, **extra})
         onnx.save(p, str(dest), save_as_external_data=False)  # one file: weights inline (< 2 GB)
 
     with atomic_path(path) as tmp:

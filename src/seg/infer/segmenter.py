@@ -13,7 +13,7 @@ from seg.infer.preprocess import (graph_inputs, graph_rule, input_size, resize_f
                                   takes_size)
 from seg.infer.session import Attempt, ShapeRange, create_session, has_nvidia_gpu
 from seg.infer.providers import passed_over
-from seg.metadata import MAX_SIZE, MIN_SIZE, from_props, is_e2e, read_meta, require_seg_model
+from seg.metadata import MAX_SIZE, MIN_SIZE, from_props, is_e2e, not_seg_model, read_meta, require_seg_model
 from seg.layout import DEFAULT_TRT_CACHE
 
 
@@ -22,11 +22,11 @@ def _check_seg_model(sess, path: str) -> dict[str, Any]:
     meta = from_props(sess.get_modelmeta().custom_metadata_map, path)
     out_rank, out_what = (3, "labels [N,H,W]") if is_e2e(meta) else (4, "logits [N,C,H,W]")
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
-        raise SegError(f"{path} is not a seg model: it needs one 4-D image input, it has "
-                       f"{len(inputs)} input(s) of rank {[len(i.shape) for i in inputs]}")
+        raise not_seg_model(path, f"it needs one 4-D image input, it has {len(inputs)} input(s) of rank "
+                                  f"{[len(i.shape) for i in inputs]}")
     if len(outputs) < 1 or len(outputs[0].shape) != out_rank:
-        raise SegError(f"{path} is not a seg model: its first output should be {out_rank}-D {out_what}, "
-                       f"it has rank {len(outputs[0].shape) if outputs else 0}")
+        raise not_seg_model(path, f"its first output should be {out_rank}-D {out_what}, it has rank "
+                                  f"{len(outputs[0].shape) if outputs else 0}")
     require_seg_model(meta, path)
     channels = outputs[0].shape[1] if out_rank == 4 else None
     if isinstance(channels, int) and channels != meta["num_classes"]:
