@@ -24,6 +24,16 @@ AUTO_ORDER = ("tensorrt", "cuda", "cpu")
 # (shape arithmetic stays on the CPU by design). ONNX Runtime's TensorRT docs prescribe this order.
 CHAIN = {"tensorrt": ("tensorrt", "cuda", "cpu"), "cuda": ("cuda", "cpu"), "cpu": ("cpu",)}
 GPU = ("tensorrt", "cuda")
+SHORT = {v: k for k, v in PROVIDERS.items()}  # "CUDAExecutionProvider" -> "cuda"
+
+
+def check_provider(name: str, auto: bool = True) -> str:
+    """``name`` when it is a provider seg knows (``auto`` too, where it may be), else the one
+    "unknown provider" error of every command."""
+    choices = (("auto",) if auto else ()) + AUTO_ORDER
+    if name not in choices:
+        raise SegError(f"unknown provider {name!r}; choose one of: {', '.join(choices)}")
+    return name
 NOT_IN_BUILD = "not in this onnxruntime build (the GPU build is the onnxruntime-gpu package)"
 NO_DRIVER = "no NVIDIA driver on this machine"
 # A CPU-only onnxruntime needs no explanation outside `seg doctor`; a GPU build on a machine without

@@ -34,7 +34,7 @@ from seg.errors import SegError
 from seg.layout import DEFAULT_TRT_CACHE, user_cache_dir  # noqa: F401  (user_cache_dir re-exported)
 from seg.infer.providers import (  # noqa: F401  (re-exported: the session's vocabulary)
     AUTO_ORDER, CHAIN, GPU, INSTALL_HINT, NO_DRIVER, NOT_IN_BUILD, PROVIDERS, TRIVIAL, Attempt, ShapeRange, content_key,
-    has_nvidia_gpu, library_problem, provider_options)
+    check_provider, has_nvidia_gpu, library_problem, provider_options)
 
 OPT_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -236,8 +236,7 @@ def create_session(
         path = str(path)
         if not Path(path).is_file():
             raise SegError(f"model file {path} does not exist")
-    if provider != "auto" and provider not in PROVIDERS:
-        raise SegError(f"unknown provider {provider!r}; choose one of: auto, {', '.join(PROVIDERS)}")
+    check_provider(provider)
     if opt_level not in OPT_LEVELS:
         raise SegError(f"unknown optimisation level {opt_level!r}; choose one of: {', '.join(OPT_LEVELS)}")
     cached = tmp = None
