@@ -108,17 +108,15 @@ def info(
 
 
 def _default_size(m: dict) -> str:
-    from seg.infer.preprocess import graph_rule
+    """What seg run feeds the model, in the size rule's own words."""
+    from seg.infer.preprocess import graph_rule, size_rule
 
     rule = graph_rule(m)
     if rule:
         how = "seg run --imgsz feeds another" if rule.sizable else "fixed"
         return f"{rule.describe()}, applied in the graph to frames of any size ({how})"
-    pre = m.get("preprocess") or {}
-    if pre.get("resize") == "shorter":
-        return (f"shorter side {pre['size']} px, {pre.get('interpolation', 'bilinear')}"
-                f"{' antialiased' if pre.get('antialias') else ''} (torchvision's preset; seg run --imgsz overrides)")
-    return f"{m['imgsz']} px (seg run --imgsz)" if m.get("imgsz") else "-"
+    recorded = m.get("imgsz") or m.get("preprocess")
+    return f"{size_rule(m).describe()}{'' if recorded else ', none recorded: seg run default'}; seg run --imgsz overrides"
 
 
 def _pretrained(p: dict | None) -> str:
