@@ -169,7 +169,7 @@ def test_no_native_bf16_means_fp32_training_here_when_emulating_avx2():
     import subprocess
     import sys
 
-    code = "import torch; from seg.train.device import cpu_has_bf16; print(cpu_has_bf16())"
+    code = "import torch; from seg.machine import cpu_has_bf16; print(cpu_has_bf16())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**__import__("os").environ, "ONEDNN_MAX_CPU_ISA": "AVX2"})
     assert r.stdout.strip() == "False", r.stderr

@@ -116,7 +116,7 @@ def _torch_device(torch_mod, providers: list[str]) -> str:
 
 def _native_bf16(torch_mod, device: str) -> bool:
     """bf16 in hardware on ``device`` (emulated bf16 on a V100/T4, or an AVX2 CPU, is slower than fp32)."""
-    from seg.train.device import cpu_has_bf16, cuda_native_bf16  # the tests training uses to turn bf16 autocast on
+    from seg.machine import cpu_has_bf16, cuda_native_bf16  # the probes training uses to turn bf16 autocast on
 
     return cuda_native_bf16() if device == "cuda" else cpu_has_bf16()
 

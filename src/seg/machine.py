@@ -95,3 +95,25 @@ def installed(module: str) -> bool:
 def have_torch() -> bool:
     """Whether the training extra's torch is installed (an edge box has none)."""
     return installed("torch")
+
+
+# The bf16 probes: training turns bf16 autocast on with them, and the bench's PyTorch rows and the
+# roofline use the same ones. They need torch (imported here, only when called).
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN has native bf16 kernels here (AVX-512 BF16 or AMX); elsewhere bf16 is slower."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def cuda_native_bf16() -> bool:
+    """bf16 in the GPU's hardware (Ampere and later), not emulated."""
+    import torch
+
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without the argument
+        return bool(torch.cuda.is_bf16_supported())

@@ -69,7 +69,7 @@ def _torch_gemm(dtype: str, repeats: int) -> float | None:
     import torch
 
     if dtype == "bf16":
-        from seg.train.device import cpu_has_bf16
+        from seg.machine import cpu_has_bf16
 
         if not cpu_has_bf16():
             return None

@@ -8,6 +8,7 @@ import torch
 import torch.distributed as dist
 
 from seg.errors import SegError
+from seg.machine import cpu_has_bf16, cuda_native_bf16  # the probes live with the machine facts
 from seg.train.config import AMP, DEVICES
 
 
@@ -20,22 +21,6 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
             raise SegError("--device cuda asked for, but torch sees no CUDA GPU (use --device cpu or auto)")
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
-
-
-def cpu_has_bf16() -> bool:
-    """Whether oneDNN has native bf16 kernels here (AVX-512 BF16 or AMX); elsewhere bf16 is slower."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def cuda_native_bf16() -> bool:
-    """bf16 in the GPU's hardware (Ampere and later), not emulated."""
-    try:
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    except TypeError:  # a torch without the argument
-        return bool(torch.cuda.is_bf16_supported())
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
