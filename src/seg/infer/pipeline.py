@@ -175,6 +175,151 @@ def _check_something_processed(summary: Summary, source: Source, consequence: st
     raise SegError(f"no frame was processed: {why}; {consequence}")
 
 
+class _Stages:
+    """One run's three stages, sharing its queues, stop event, errors and summary: ``decode``
+    (a thread: source -> q_in), ``segment`` (the caller's thread: pre, infer, post -> q_out) and
+    ``encode`` (a thread: q_out -> results, overlays, masks, video). :meth:`run` starts and joins
+    them; every error is kept in ``errors`` and raised in the main thread by :func:`run_pipeline`."""
+
+    def __init__(self, seg: Segmenter, source: Source, summary: Summary, *, out_dir, masks_dir, alpha: float,
+                 legend: bool, show: bool, max_frames: int | None, realtime: bool, queue_size: int,
+                 on_frame: Callable[[int], None] | None, on_result: Callable[[Result], None] | None,
+                 result_frames: bool) -> None:
+        self.seg, self.source, self.summary = seg, source, summary
+        self.out_dir, self.masks_dir, self.alpha, self.legend, self.show = out_dir, masks_dir, alpha, legend, show
+        self.max_frames, self.realtime = max_frames, realtime
+        self.on_frame, self.on_result, self.result_frames = on_frame, on_result, result_frames
+        self.q_in: queue.Queue = queue.Queue(maxsize=1 if realtime else queue_size)
+        self.q_out: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.paths = dict(zip(source.names, map(str, source.paths))) if hasattr(source, "names") else {}
+        spec = getattr(source, "spec", None)
+        self.spec = str(spec if spec is not None else getattr(source, "root", ""))
+        self.video, self.pad = None, (0, 0)  # the overlay video's writer, opened at the first frame
+
+    def decode(self) -> None:
+        """Frames of the source into q_in (the newest only, under ``realtime``), then the end marker."""
+        source = self.source
+        try:
+            for n, name, frame, decode_ms in read_frames(source, self.stop, self.realtime, self.max_frames):
+                # the frame's time: the video's own clock for files, wall time for live sources
+                clock = time.time() if source.is_live else (n / source.fps if source.is_video and source.fps else None)
+                self.summary.dropped += hand_over(self.q_in, (name, frame, decode_ms, n, clock), self.stop,
+                                                  latest=self.realtime)
+        except BaseException as e:  # surfaced in the main thread
+            self.errors.append(e)
+        finally:
+            self.q_in.put(_END)
+
+    def segment(self) -> None:
+        """q_in -> pre, infer, post -> q_out until the end marker or an error, timing each step."""
+        seg, ms = self.seg, self.summary.ms
+        while True:
+            item = self.q_in.get()
+            if item is _END or self.errors:
+                return
+            name, frame, decode_ms, index, clock = item
+            t1 = time.perf_counter()
+            x = seg.preprocess(frame)
+            t2 = time.perf_counter()
+            logits = seg.infer(x)
+            t3 = time.perf_counter()
+            labels = seg.postprocess(logits, frame.shape[:2])
+            t4 = time.perf_counter()
+            for stage, v in zip(STAGES, (decode_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)):
+                ms[stage].add(v)
+            self.q_out.put((name, frame, labels, index, clock))
+            self.summary.frames += 1
+            if self.on_frame is not None:
+                self.on_frame(self.summary.frames)
+
+    def encode(self, video_path: Path | None) -> None:
+        """q_out -> each frame's outputs until the end marker. After a failure (or the results'
+        reader going away) it still drains q_out, so :meth:`segment` never blocks on it."""
+        dead = False
+        try:
+            while (item := self.q_out.get()) is not _END:
+                if dead:
+                    continue
+                t = time.perf_counter()
+                try:
+                    self._emit(item, video_path)
+                except ConsumerGone:  # the reader of the results went away: end as the source would
+                    self.summary.consumer_gone = dead = True
+                    self.stop.set()
+                    continue
+                self.summary.ms["encode"].add((time.perf_counter() - t) * 1e3)
+        except BaseException as e:
+            self.errors.append(e)
+            self.stop.set()
+            while self.q_out.get() is not _END:  # drain: the segment stage may still be putting frames
+                pass
+        finally:
+            if self.video is not None:
+                self.video.release()  # writes the moov atom: the file plays even after Ctrl-C
+
+    def _emit(self, item, video_path: Path | None) -> None:
+        """One frame's outputs: its Result, overlay video frame and image, mask, window."""
+        seg = self.seg
+        name, frame, labels, index, clock = item
+        if self.on_result is not None:
+            self.on_result(Result(labels, seg.class_names, seg.meta["palette"], self.spec, index, name, seg.path, clock,
+                                  self.paths.get(name), frame if self.result_frames else None))
+        over = seg.overlay(frame, labels, self.alpha, self.legend) if (video_path or self.out_dir or self.show) else None
+        if video_path is not None:
+            if self.video is None:
+                self.video, self.pad = open_video_writer(video_path, *frame.shape[1::-1], self.source.fps or 30.0)
+                if any(self.pad):
+                    h, w = frame.shape[:2]
+                    self.summary.warnings.append(
+                        f"the mp4 encoder needs even sizes: the {w}x{h} overlay video is padded to "
+                        f"{w + self.pad[1]}x{h + self.pad[0]} (an .avi --out keeps {w}x{h})")
+            if any(self.pad):
+                over = cv2.copyMakeBorder(over, 0, self.pad[0], 0, self.pad[1], cv2.BORDER_REPLICATE)
+            self.video.write(over)
+        if self.out_dir is not None:
+            cv2.imwrite(str(Path(self.out_dir) / f"{name}.jpg"), over)
+        if self.masks_dir is not None:
+            write_palette_png(Path(self.masks_dir) / f"{name}.png", labels, seg.palette_bgr[:, ::-1])
+        if self.show:
+            cv2.imshow("seg", over)
+            if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                self.stop.set()
+
+    def settle(self) -> None:
+        """After :meth:`run`: a signal received counts as an interruption; a stage's error is raised."""
+        self.summary.interrupted = self.summary.interrupted or signals.received is not None
+        if self.errors:
+            raise self.errors[0]
+
+    def run(self, video_path: Path | None) -> None:
+        """decode and encode in threads, segment here; Ctrl-C (SIGTERM, SIGHUP) ends it with what
+        is written finalised."""
+        rd = threading.Thread(target=self.decode, name="seg-decode", daemon=True)
+        wr = threading.Thread(target=self.encode, args=(video_path,), name="seg-encode", daemon=True)
+        t0 = time.perf_counter()
+        try:
+            # started inside the try: a signal during a start still stops the reader before the
+            # source is closed (closing it under a decoding thread aborted FFmpeg: exit -6)
+            rd.start()
+            wr.start()
+            self.segment()
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP (seg.signals): finish what is written
+            self.summary.interrupted = True
+        finally:
+            with signals.held(reraise=False):  # a signal now must not cut the video's finalisation
+                self.stop.set()
+                if rd.ident is not None:
+                    drain(self.q_in, rd)  # the reader ends: it was stopped, or the source did
+                self.q_out.put(_END)
+                if wr.ident is not None:
+                    wr.join()
+                self.summary.wall_s = time.perf_counter() - t0
+                if self.show:
+                    cv2.destroyAllWindows()
+
+
 def run_pipeline(
     seg: Segmenter,
     source: Source,
@@ -203,131 +348,22 @@ def run_pipeline(
             writable_dir(d)
     if out_video is not None:
         writable_dir(Path(out_video).parent)
-    q_in: queue.Queue = queue.Queue(maxsize=1 if realtime else queue_size)
-    q_out: queue.Queue = queue.Queue(maxsize=queue_size)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def reader() -> None:
-        try:
-            for n, name, frame, decode_ms in read_frames(source, stop, realtime, max_frames):
-                # the frame's time: the video's own clock for files, wall time for live sources
-                clock = time.time() if source.is_live else (n / source.fps if source.is_video and source.fps else None)
-                summary.dropped += hand_over(q_in, (name, frame, decode_ms, n, clock), stop, latest=realtime)
-        except BaseException as e:  # surfaced in the main thread
-            errors.append(e)
-        finally:
-            q_in.put(_END)
-
-    paths = dict(zip(source.names, map(str, source.paths))) if hasattr(source, "names") else {}
-    spec = str(getattr(source, "spec", None) if getattr(source, "spec", None) is not None else getattr(source, "root", ""))
-
-    def writer(video_path: Path | None) -> None:
-        vw, pad = None, (0, 0)
-        dead = False  # after a failure the writer still drains its queue, so the main loop never blocks on it
-        try:
-            while True:
-                item = q_out.get()
-                if item is _END:
-                    break
-                if dead:
-                    continue
-                name, frame, labels, index, clock = item
-                t = time.perf_counter()
-                if on_result is not None:
-                    try:
-                        on_result(Result(labels, seg.class_names, seg.meta["palette"], spec, index, name, seg.path,
-                                         clock, paths.get(name), frame if result_frames else None))
-                    except ConsumerGone:  # the reader of the results went away: end as the source would
-                        summary.consumer_gone = dead = True
-                        stop.set()
-                        continue
-                over = seg.overlay(frame, labels, alpha, legend) if (video_path or out_dir or show) else None
-                if video_path is not None:
-                    if vw is None:
-                        vw, pad = open_video_writer(video_path, *frame.shape[1::-1], source.fps or 30.0)
-                        if any(pad):
-                            h, w = frame.shape[:2]
-                            summary.warnings.append(f"the mp4 encoder needs even sizes: the {w}x{h} overlay video is "
-                                                    f"padded to {w + pad[1]}x{h + pad[0]} (an .avi --out keeps {w}x{h})")
-                    if any(pad):
-                        over = cv2.copyMakeBorder(over, 0, pad[0], 0, pad[1], cv2.BORDER_REPLICATE)
-                    vw.write(over)
-                if out_dir is not None:
-                    cv2.imwrite(str(Path(out_dir) / f"{name}.jpg"), over)
-                if masks_dir is not None:
-                    write_palette_png(Path(masks_dir) / f"{name}.png", labels, seg.palette_bgr[:, ::-1])
-                if show:
-                    cv2.imshow("seg", over)
-                    if cv2.waitKey(1) & 0xFF in (27, ord("q")):
-                        stop.set()
-                summary.ms["encode"].add((time.perf_counter() - t) * 1e3)
-        except BaseException as e:
-            errors.append(e)
-            stop.set()
-            while q_out.get() is not _END:  # drain: the main loop may still be putting frames
-                pass
-        finally:
-            if vw is not None:
-                vw.release()  # writes the moov atom: the file plays even after Ctrl-C
-
-    def process(video_tmp: Path | None) -> None:
-        rd = threading.Thread(target=reader, name="seg-decode", daemon=True)
-        wr = threading.Thread(target=writer, args=(video_tmp,), name="seg-encode", daemon=True)
-        t0 = time.perf_counter()
-        try:
-            # started inside the try: a signal during a start still stops the reader before the
-            # source is closed (closing it under a decoding thread aborted FFmpeg: exit -6)
-            rd.start()
-            wr.start()
-            while True:
-                item = q_in.get()
-                if item is _END or errors:
-                    break
-                name, frame, decode_ms, index, clock = item
-                t1 = time.perf_counter()
-                x = seg.preprocess(frame)
-                t2 = time.perf_counter()
-                logits = seg.infer(x)
-                t3 = time.perf_counter()
-                labels = seg.postprocess(logits, frame.shape[:2])
-                t4 = time.perf_counter()
-                for stage, ms in zip(STAGES, (decode_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)):
-                    summary.ms[stage].add(ms)
-                q_out.put((name, frame, labels, index, clock))
-                summary.frames += 1
-                if on_frame is not None:
-                    on_frame(summary.frames)
-        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP (seg.signals): finish what is written
-            summary.interrupted = True
-        finally:
-            with signals.held(reraise=False):  # a signal now must not cut the video's finalisation
-                stop.set()
-                if rd.ident is not None:
-                    drain(q_in, rd)  # the reader ends: it was stopped, or the source did
-                q_out.put(_END)
-                if wr.ident is not None:
-                    wr.join()
-                summary.wall_s = time.perf_counter() - t0
-                if show:
-                    cv2.destroyAllWindows()
+    stages = _Stages(seg, source, summary, out_dir=out_dir, masks_dir=masks_dir, alpha=alpha, legend=legend,
+                     show=show, max_frames=max_frames, realtime=realtime, queue_size=queue_size, on_frame=on_frame,
+                     on_result=on_result, result_frames=result_frames)
 
     try:
         if out_video is not None:
             with atomic_path(out_video) as tmp:
-                process(tmp)
-                summary.interrupted = summary.interrupted or signals.received is not None
-                if errors:
-                    raise errors[0]
+                stages.run(tmp)
+                stages.settle()
                 if summary.interrupted and not tmp.exists():  # stopped before the first frame was written
                     raise signals.Stopped(signals.received or SIGINT)
                 _check_something_processed(summary, source, "no video written")
             summary.outputs["video"] = str(out_video)
         else:
-            process(None)
-            summary.interrupted = summary.interrupted or signals.received is not None
-            if errors:
-                raise errors[0]
+            stages.run(None)
+            stages.settle()
             _check_something_processed(summary, source, "nothing written")
     finally:
         source.close()
