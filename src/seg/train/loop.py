@@ -9,9 +9,9 @@ and, with a time budget, minutes spent / budget; so a 3-minute run anneals to ze
 
 Around it: ``recipe`` (what the config resolves to), ``device`` (device, autocast, ranks),
 ``evaluate`` (PyTorch evaluation) and ``plots`` (curves.png). This module is the run itself:
-``train`` (DDP set-up), ``_train`` (one process), ``train_one_epoch`` and the ``Budget``.
-Why ~340 lines in one module: those four share the run's state (model, optimiser, scaler, budget)
-and read best top to bottom, as torchvision's ``train.py`` does.
+``train`` (DDP set-up), ``_train`` (one process: ``_setup`` makes a ``_Run``, ``_epochs`` runs
+it), ``train_one_epoch`` and the ``Budget``. They share the run's state (model, optimiser, scaler,
+budget) and read best top to bottom, as torchvision's ``train.py`` does.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,33 +162,63 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, 
     return result
 
 
+@dataclass
+class _Run:
+    """What :func:`_setup` prepares for :func:`_epochs`: one process's data, model and optimiser
+    state, and where the run stands (a resumed run starts after its last epoch)."""
+
+    cfg: TrainConfig
+    world: int
+    device: torch.device
+    main: bool  # rank 0: logs and writes files
+    run_dir: Path
+    classes: Any
+    raw_model: nn.Module
+    model: nn.Module  # what trains: the DDP wrapper under torchrun (nanoGPT's model / raw_model)
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    dtype: torch.dtype | None
+    precision: str
+    gen: torch.Generator
+    sampler: Any
+    train_loader: DataLoader
+    val_loader: DataLoader
+    budget: "Budget"
+    ckpt_common: dict[str, Any]
+    start_epoch: int = 0
+    iteration: int = 0
+    best: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
 def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: torch.device, progress: bool | None,
            log, started: float) -> dict[str, Any]:
-    """One process's run: data, model, optimiser, then epochs of train_one_epoch + evaluate +
-    checkpoint until the epochs, the budget or the patience run out."""
+    """One process's run: :func:`_setup` (data, model, optimiser), then :func:`_epochs`."""
     if device.type == "cuda":
         torch.cuda.set_device(device)
     main = rank == 0
     if progress is None:
         progress = sys.stderr.isatty()
-    progress = progress and main
     say = log if main else (lambda *a, **k: None)
+    run = _setup(cfg, rank, world, local_rank, device, say, started)
+    return _epochs(run, progress and main, say)
 
-    # Any layout seg reads, with its own class list (seg.data.layouts); the model is built for it.
+
+def _open_data(cfg: TrainConfig, world: int, say) -> tuple[TrainConfig, Any, Any, Any]:
+    """(cfg with its crop size, train set, val set, train pixel counts): any layout seg reads, with
+    its own class list (seg.data.layouts), every file of both splits read once before anything is
+    written (seg data check's rules): an error anywhere stops the run here, not after an epoch."""
     train_ds = open_dataset(cfg.data, cfg.train_split, cfg.year, cfg.val_fraction, cfg.seed, lenient=True)
     val_ds = open_dataset(cfg.data, cfg.val_split, cfg.year, cfg.val_fraction, cfg.seed, transforms=EvalPreset(),
                           lenient=True)
-    classes = train_ds.classes
     for note in train_ds.notes:
         say(note)
-    num_classes = len(classes)
     cfg = replace(cfg, crop_size=cfg.crop_size or auto_crop_size(train_ds))
     if len(train_ds) < cfg.batch_size * world:
         raise SegError(f"the {cfg.train_split} split has {len(train_ds)} images, fewer than one batch "
                        f"({cfg.batch_size} x {world} processes)")
     train_ds.transforms = TrainPreset(cfg.crop_size, cfg.scale, rotation=cfg.rotation, jitter=cfg.jitter)
-    # Every file of both splits read once, before the run folder exists (seg data check's rules): an
-    # error anywhere stops the run here, not after an epoch, and leaves no empty run folder.
     report = check_splits({"train": train_ds, "val": val_ds})
     for w in report.warnings:
         say(f"warning: {w}")
@@ -196,15 +226,22 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         raise SegError(f"{train_ds.root}: {report.errors[0]}"
                        + (f" (and {len(report.errors) - 1} more problems: seg data check {cfg.data})"
                           if len(report.errors) > 1 else ""))
-    counts = report.counts["train"]
+    return cfg, train_ds, val_ds, report.counts["train"]
 
+
+def _setup(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: torch.device, say,
+           started: float) -> _Run:
+    """Data, model (built before the run folder is made: weights that cannot be fetched or read
+    leave nothing behind), optimiser, the resumed state, loaders and the time budget."""
+    cfg, train_ds, val_ds, counts = _open_data(cfg, world, say)
+    classes = train_ds.classes
+    num_classes = len(classes)
     torch.manual_seed(cfg.seed)
-    # Built before the run folder is made: weights that cannot be fetched or read leave nothing behind.
     raw_model = get_model(cfg.model, num_classes=num_classes, **model_options(cfg))
     for note in getattr(raw_model, "notes", ()):  # which layers fine-tuning replaced for these classes
         say(note)
     run_dir = Path(cfg.out) / cfg.model
-    if main:
+    if rank == 0:
         writable_dir(run_dir, "run folder")
     dtype = amp_dtype(cfg.amp, device)
     channels_last = dtype is not None
@@ -231,7 +268,7 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
 
     weights = class_weights(counts, cfg.class_weights) if cfg.class_weights != "none" else None
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device), ignore_index=IGNORE_INDEX)
-    model: nn.Module = raw_model  # what trains: the DDP wrapper under torchrun (nanoGPT's model / raw_model)
+    model: nn.Module = raw_model
     if world > 1:
         if device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(raw_model)
@@ -265,24 +302,34 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
                    "class_names": list(classes.names), "palette": classes.palette,
                    "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
                    "image_size": int(statistics.median(max(sz) for sz in sizes))}
+    return _Run(cfg, world, device, rank == 0, run_dir, classes, raw_model, model, optimizer, scaler, criterion, dtype,
+                precision, gen, sampler, train_loader, val_loader, budget, ckpt_common, start_epoch, iteration, best,
+                history)
 
+
+def _epochs(r: _Run, progress: bool, say) -> dict[str, Any]:
+    """Epochs of train_one_epoch + evaluate + checkpoint until the epochs, the budget or the
+    patience run out; results.json's dict."""
+    cfg, world, budget, history = r.cfg, r.world, r.budget, r.history
+    num_classes, channels_last = len(r.classes), r.dtype is not None
+    best, iteration = r.best, r.iteration
     stop_reason = "epochs"
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+    for epoch in range(r.start_epoch + 1, cfg.epochs + 1):
         # Every random choice of an epoch derives from (seed, epoch): a resumed run replays the
         # same batches and augmentations as an uninterrupted one.
         torch.manual_seed(cfg.seed + epoch)
-        gen.manual_seed(cfg.seed + epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+        r.gen.manual_seed(cfg.seed + epoch)
+        if r.sampler is not None:
+            r.sampler.set_epoch(epoch)
         with progress_bar(progress) as bar:
-            ep = train_one_epoch(model, train_loader, criterion, optimizer, scaler, device, dtype, cfg, budget,
-                                 iteration, world, bar, epoch)
+            ep = train_one_epoch(r.model, r.train_loader, r.criterion, r.optimizer, r.scaler, r.device, r.dtype, cfg,
+                                 budget, iteration, world, bar, epoch)
         if ep.stop == "nan":
             last = checkpoint_path(cfg.out, cfg.model, "last")
             kept = f"; the last good checkpoint is {last}" if last.exists() else ""
-            if main:
-                write_json(run_dir / "results.json",
-                           _results(cfg, history, best, budget.elapsed(), "nan", world, precision))
+            if r.main:
+                write_json(r.run_dir / "results.json",
+                           _results(cfg, history, best, budget.elapsed(), "nan", world, r.precision))
             raise SegError(f"loss became NaN at epoch {epoch}, iteration {ep.iteration + 1}; stopped{kept} "
                            "(try a lower --lr or --amp off)")
         iteration = ep.iteration
@@ -290,38 +337,39 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
             stop_reason = "time_budget"
             break
         t_eval = time.perf_counter()
-        metrics = evaluate(raw_model, val_loader, device, num_classes, channels_last, progress=progress)
+        metrics = evaluate(r.raw_model, r.val_loader, r.device, num_classes, channels_last, progress=progress)
         budget.eval_s = time.perf_counter() - t_eval
         row = {"epoch": epoch, "iteration": iteration, "train_loss": ep.loss_sum / ep.seen,
                "val_miou": metrics.miou, "val_pixel_acc": metrics.pixel_acc, "val_mean_class_acc": metrics.mean_class_acc,
-               "lr": optimizer.param_groups[0]["lr"], "images_per_s": ep.seen * world / ep.seconds,
+               "lr": r.optimizer.param_groups[0]["lr"], "images_per_s": ep.seen * world / ep.seconds,
                "elapsed_s": budget.elapsed()}
         history.append(row)
         improved = best is None or metrics.miou > best["val_miou"]
         if improved:
-            best = {**row, "per_class_iou": metrics.as_dict(classes.names)["iou"]}
+            best = {**row, "per_class_iou": metrics.as_dict(r.classes.names)["iou"]}
         t_save = time.perf_counter()
-        if main:
-            ckpt = {**ckpt_common, "state_dict": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict(), "epoch": epoch, "iteration": iteration, "elapsed_s": row["elapsed_s"],
-                    "metrics": row, "best": best, "history": history, "config": _config_dict(cfg, world)}
-            _save_epoch(run_dir, ckpt, improved, row, history)
+        if r.main:
+            ckpt = {**r.ckpt_common, "state_dict": r.raw_model.state_dict(), "optimizer": r.optimizer.state_dict(),
+                    "scaler": r.scaler.state_dict(), "epoch": epoch, "iteration": iteration,
+                    "elapsed_s": row["elapsed_s"], "metrics": row, "best": best, "history": history,
+                    "config": _config_dict(cfg, world)}
+            _save_epoch(r.run_dir, ckpt, improved, row, history)
         budget.save_s = time.perf_counter() - t_save
         say(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  val mIoU {metrics.miou:.4f}  "
             f"pixel acc {metrics.pixel_acc:.4f}  {row['images_per_s']:.1f} img/s  lr {row['lr']:.2e}  "
             f"{row['elapsed_s'] / 60:.1f} min{'  *best*' if improved else ''}")
-        stop = torch.tensor([float(ep.stop == "time_budget" or budget.exhausted())], device=device)
+        stop = torch.tensor([float(ep.stop == "time_budget" or budget.exhausted())], device=r.device)
         if all_reduce(stop, dist.ReduceOp.MAX if world > 1 else None).item() > 0:
             stop_reason = "time_budget"
             break
         if cfg.patience and epoch - best["epoch"] >= cfg.patience:
             stop_reason = "early_stopping"
             break
-    results = _results(cfg, history, best, budget.elapsed(), stop_reason, world, precision)
-    if main:
-        write_json(run_dir / "results.json", results)
+    results = _results(cfg, history, best, budget.elapsed(), stop_reason, world, r.precision)
+    if r.main:
+        write_json(r.run_dir / "results.json", results)
         say(f"best val mIoU {results['best_val_miou']:.4f} (epoch {results['best_epoch']}), "
-            f"stopped by {stop_reason}; checkpoints and logs in {run_dir}")
+            f"stopped by {stop_reason}; checkpoints and logs in {r.run_dir}")
     return results
 
 
