@@ -66,18 +66,33 @@ def trained_runs(synth_root, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fcn_onnx(tmp_path_factory) -> Path:
-    """baseline_fcn, untrained (seed 0, flagged random-init), exported without verification and fed
-    64 px: the small seg model that the tests of commands, files and signals share."""
+def fcn_plain(tmp_path_factory) -> Path:
+    """baseline_fcn, untrained (seed 0, flagged random-init), exported once for the whole suite
+    without verification, with no recorded input size (seg run feeds it its default, 512)."""
     import torch
 
     from seg.export import to_onnx
     from seg.models import get_model
 
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("fcn") / "baseline_fcn.onnx"
+    path = tmp_path_factory.mktemp("fcn_plain") / "baseline_fcn.onnx"
     to_onnx(get_model("baseline_fcn"), path, name="baseline_fcn", verify_shapes=None, simplify=False,
-            metadata={"weights": "random-init", "imgsz": 64})
+            metadata={"weights": "random-init"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def fcn_onnx(fcn_plain, tmp_path_factory) -> Path:
+    """The same graph recording ``seg.imgsz`` 64 (fed 64 px): the small seg model that the tests of
+    commands, files and signals share."""
+    import onnx
+
+    from seg.metadata import write_props
+
+    m = onnx.load(str(fcn_plain))
+    write_props(m, {"imgsz": 64}, replace=False)
+    path = tmp_path_factory.mktemp("fcn") / "baseline_fcn.onnx"
+    onnx.save(m, str(path))
     return path
 
 

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from seg.data import read_mask
 from seg.errors import SegError
-from seg.export import to_onnx
 from seg.infer import Segmenter
 from seg.infer.preprocess import model_size
 from seg.models import get_model
@@ -27,13 +26,9 @@ from conftest import REAL_MEDIA, examples
 
 
 @pytest.fixture(scope="module")
-def onnx_model(tmp_path_factory):
-    """A small model, exported (random init) once for the module."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("m") / "baseline_fcn.onnx"
-    to_onnx(get_model("baseline_fcn"), path, name="baseline_fcn", verify_shapes=None, simplify=False,
-            metadata={"weights": "random-init"})
-    return path
+def onnx_model(fcn_plain):
+    """A small model, exported (random init) once for the suite: baseline_fcn, seed 0."""
+    return fcn_plain
 
 
 @pytest.fixture

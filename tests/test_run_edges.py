@@ -15,24 +15,17 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-import torch
 
 from seg.errors import SegError
-from seg.export import to_onnx
 from seg.infer import Segmenter
 from seg.infer.preprocess import model_size
-from seg.models import get_model
 
 from conftest import set_readonly
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("m") / "baseline_fcn.onnx"
-    to_onnx(get_model("baseline_fcn"), path, name="baseline_fcn", verify_shapes=None, simplify=False,
-            metadata={"weights": "random-init"})
-    return path
+def model(fcn_plain) -> Path:
+    return fcn_plain
 
 
 @pytest.fixture(scope="module")
