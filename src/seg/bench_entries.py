@@ -132,23 +132,23 @@ def _make_variant(entry: Entry, variant: str, runs: Path, out: Path, data: Path 
     """Make one missing (or stale) variant; None, or why it cannot be made.
 
     From a checkpoint: exported by seg.export, int8 calibrated on the checkpoint's training data or,
-    where that is not here, on ``--data``. From an .onnx file (no torch): built by seg.variants,
-    calibrated and guarded on ``--data`` (a VOC root or a folder of plain images)."""
+    where that is not here, on ``--data``. From an .onnx file (no torch), or from untrained weights
+    (whose fp32 file is already exported: the same seed gives the same weights): built from that
+    file by seg.variants, calibrated and guarded on ``--data`` (a VOC root or a folder of plain
+    images)."""
     precision, e2e = parse_variant(variant)
-    if not entry.checkpoint and data is None and precision == "int8":  # said before anything is made
+    from_checkpoint = entry.checkpoint and entry.weights == "checkpoint"
+    if not from_checkpoint and data is None and precision == "int8":  # said before anything is made
         return str(NoCalibrationData("no --data to calibrate on", option="--data DIR"))
     log(f"making {entry.model} {variant} -> {out}")
     try:
-        if entry.checkpoint:
+        if from_checkpoint:
             from seg.export import export_checkpoint
 
-            random_init = entry.weights == "random-init"
-            calib = data if random_init else None
             try:
-                export_checkpoint(entry.model, out=out, runs=runs, random_init=random_init, precision=precision,
-                                  e2e=e2e, calib_data=calib)
+                export_checkpoint(entry.model, out=out, runs=runs, precision=precision, e2e=e2e)
             except NoCalibrationData as e:
-                if data is None or calib is not None:
+                if data is None:
                     raise NoCalibrationData(e.why, option="--data DIR") from None
                 export_checkpoint(entry.model, out=out, runs=runs, precision=precision, e2e=e2e, calib_data=data)
         else:
