@@ -145,7 +145,7 @@ def test_demo_quick_runs_end_to_end(tmp_path):
     for m in ("baseline_fcn", "simple_unet", "resnet_fcn", "unet"):
         assert (tmp_path / "runs" / m / f"{m}.onnx").is_file() and (tmp_path / "runs" / m / "best.pt").is_file()
     cap = cv2.VideoCapture(str(tmp_path / "runs" / "predict" / "demo" / "demo.mp4"))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
     trained = json.loads((tmp_path / "runs" / "simple_unet" / "results.json").read_text())["best_val_miou"]
     torch_row = next(r for r in result["rows"] if r["model"] == "simple_unet" and r["engine"] == "torch")
     assert torch_row["miou"] == pytest.approx(trained, abs=0.01)  # bench's mIoU = training's eval

@@ -35,11 +35,13 @@ def demo(minutes: float = 10.0, root: Path = Path("runs/demo"), log: Callable[[s
     root = Path(root)
     data = root / "data"
     # 50 val images (not 100): per-epoch eval, the int8 guardrail and per-engine mIoU all read them.
-    synth = SynthConfig(train=48, val=12, size=96) if quick else SynthConfig(val=50)
+    # quick: every stage at the smallest size that runs it (int8 calibration and the guardrail read
+    # every image of the splits, four times per model under --precision auto).
+    synth = SynthConfig(train=16, val=4, size=64) if quick else SynthConfig(val=50)
     log(f"1/5 synthetic data ({synth.train} train / {synth.val} val) and video -> {data}")
     generate(data, synth, progress=False)
-    video = write_video(data / "demo.mp4", frames=24 if quick else 90, width=160 if quick else 320,
-                        height=120 if quick else 240, progress=False)
+    video = write_video(data / "demo.mp4", frames=12 if quick else 90, width=128 if quick else 320,
+                        height=96 if quick else 240, progress=False)
     train_minutes = 0.6 * minutes  # the rest: export (fp32 and e2e int8), run, bench
     runs = root / "runs"
     for name in SEED_MODELS:
