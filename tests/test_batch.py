@@ -32,6 +32,7 @@ def _masks(folder: Path) -> dict[str, np.ndarray]:
     return {p.stem: np.array(Image.open(p)) for p in sorted(folder.glob("*.png"))}
 
 
+@pytest.mark.slow
 def test_batch_writes_what_seg_run_writes(cli, fcn_onnx, real_voc, local_ray, tmp_path):
     photos = real_voc / "VOCdevkit" / "VOC2012" / "JPEGImages"
     clip = tmp_path / "clips" / "bikes.mp4"
@@ -63,6 +64,7 @@ def test_batch_writes_what_seg_run_writes(cli, fcn_onnx, real_voc, local_ray, tm
     assert row["output"] == "JPEGImages/2007_000032.png" and sum(row["pixels"].values()) == 500 * 281
 
 
+@pytest.mark.slow
 def test_a_second_run_skips_what_is_done_and_failures_are_rows(cli, fcn_onnx, real_voc, local_ray, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -93,6 +95,7 @@ def test_batch_bad_input_is_one_line(cli, fcn_onnx, real_voc, tmp_path, args, me
     assert code == 1 and message in err and err.count("\n") == 1, err
 
 
+@pytest.mark.slow
 def test_a_lost_node_loses_no_input(fcn_onnx, real_voc, tmp_path):
     """A simulated 2-node cluster (Ray's own test harness); the worker node removed mid-run: every
     photo is in the manifest exactly once, none missing."""

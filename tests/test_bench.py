@@ -35,6 +35,7 @@ def rows_and_skips(path):
     return result["rows"], {(sk["model"], sk["variant"]) for sk in result["header"]["skipped"]}
 
 
+@pytest.mark.slow
 def test_json_schema_and_every_row(bench_outputs):
     result = json.loads((bench_outputs / "b.json").read_text())
     h = result["header"]
@@ -94,6 +95,7 @@ def test_bad_options(cli, bench_outputs, args, message):
     assert code == 1 and message in err
 
 
+@pytest.mark.slow
 def test_data_without_val_split(cli, bench_outputs, synth_root, tmp_path):
     import shutil
 
@@ -124,6 +126,7 @@ def test_ctrl_c_returns_what_was_measured(bench_outputs, synth_root):
     assert all(r["runs"] == 2 and r["miou"] is None and r["fps"] > 0 for r in second)
 
 
+@pytest.mark.slow
 def test_demo_quick_runs_end_to_end(tmp_path):
     """In an 80-column terminal, as the README's main job is first seen: its closing bench table is
     drawn by seg bench's code, fitted to the terminal (it was a ~300-character Markdown table)."""
@@ -152,6 +155,7 @@ def test_demo_quick_runs_end_to_end(tmp_path):
     assert "5/5 bench" in out and "outputs: checkpoints" in out
 
 
+@pytest.mark.slow
 def test_a_skipped_variant_names_the_bench_option_once(cli, tmp_path):
     """It said "pass --calib-data DIR" (an export option bench does not have), and said it twice."""
     code, out, err = cli("bench", "--models", "baseline_fcn", "--random-init", "--runs-dir", tmp_path, "--size", 64, 64,
@@ -161,6 +165,7 @@ def test_a_skipped_variant_names_the_bench_option_once(cli, tmp_path):
     assert len(lines) == 1 and "pass --data DIR" in lines[0] and "--calib-data" not in lines[0], out + err
 
 
+@pytest.mark.slow
 def test_int8_calibrates_on_bench_data_when_the_checkpoints_data_is_gone(cli, trained_runs, synth_root, tmp_path):
     import shutil
 

@@ -72,6 +72,7 @@ def test_the_distribution_is_not_pypis_seg():
 
 # ---- row 3: bench scores preset models at the mask's size -----------------------------------------
 
+@pytest.mark.slow
 def test_bench_of_a_preset_model_on_a_voc_tree_scores_it(preset_model, real_voc, tmp_path):
     r = run_piped("bench", "--models", preset_model, "--data", real_voc, "--year", "2012", "--engines", "onnxruntime",
                   "--variants", "fp32", "--runs", 2, "--warmup", 0, "--size", 64, 64, "--json", tmp_path / "b.json",
@@ -100,6 +101,7 @@ def test_a_corrupt_cached_weights_file_is_one_line(cli, tmp_path, monkeypatch):
 
 # ---- rows 5 and 7: a VOC tree of any year; masks are never photos ----------------------------------
 
+@pytest.mark.slow
 def test_calibration_recognises_a_voc_tree_of_another_year(cli, model, real_voc, tmp_path):
     out = tmp_path / "m.int8.onnx"
     code, _, err = cli("export", "--onnx", model, "--precision", "int8", "--calib-data", real_voc, "--out", out,
@@ -157,6 +159,7 @@ def test_run_on_this_machine_says_it(cli, model, clip, tmp_path):
 
 # ---- row 9: bench says what it skips before making anything; rows name their file ---------------
 
+@pytest.mark.slow
 def test_bench_says_a_skip_before_making_anything(model, tmp_path):
     r = run_piped("bench", "--models", model, "--variants", "fp32,int8", "--engines", "onnxruntime", "--runs", 1,
                   "--warmup", 0, "--size", 64, 64, "--runs-dir", tmp_path)
@@ -167,6 +170,7 @@ def test_bench_says_a_skip_before_making_anything(model, tmp_path):
 
 # ---- row 10: --precision auto timed at the calibration source's frame size ------------------------
 
+@pytest.mark.slow
 def test_auto_times_frames_of_the_calibration_clip(cli, model, tmp_path):
     from seg.data.synth import write_video
 

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 import seg
 
 
@@ -30,6 +32,7 @@ def test_version(cli):
     assert code == 0 and out.strip() == f"seg {seg.__version__}"
 
 
+@pytest.mark.slow
 def test_models_table_lists_params_and_gflops(cli):
     code, out, _ = cli("models", "--size", "64")
     assert code == 0
@@ -50,6 +53,7 @@ def test_bad_option_value_is_a_usage_error(cli):
     assert code == 2 and "--size" in err
 
 
+@pytest.mark.slow
 def test_console_script_exit_code_and_no_traceback(tmp_path):
     """Through the installed entry point, as a user runs it."""
     r = subprocess.run([sys.executable, "-m", "seg.cli", "models", "nope"], capture_output=True, text=True)
@@ -77,6 +81,7 @@ def test_the_cli_provider_choices_are_the_sessions():
     assert PROVIDER_CHOICES == ("auto", *AUTO_ORDER)
 
 
+@pytest.mark.slow
 def test_piped_messages_keep_long_paths_on_one_line(cli, tmp_path, monkeypatch):
     """Piped output is 80 columns wide to rich: a path past that was broken over two lines, so a
     log could not be grepped or copied (seen on seg export's replacement warning)."""

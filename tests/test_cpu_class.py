@@ -50,6 +50,7 @@ def test_peaks_are_measured_for_each_arithmetic():
     assert peak_for({"provider": "cuda", "precision": "fp32"}, p) is None  # no GPU roofline
 
 
+@pytest.mark.slow
 def test_bench_rows_say_how_close_to_the_peak_they_run(cli, tmp_path):
     code, out, err = cli("bench", "--models", "baseline_fcn", "--random-init", "--runs-dir", tmp_path, "--size", 64, 64,
                          "--runs", 2, "--warmup", 0, "--variants", "fp32", "--json", tmp_path / "b.json")
@@ -90,6 +91,7 @@ def _auto(fp32_file, synth_root, tmp_path, ms: dict[str, float], **kw):
                         heldout=VOCSegmentation(synth_root, "2007", "val"), timer=timer, max_drop=100, **kw)
 
 
+@pytest.mark.slow
 def test_auto_keeps_a_slower_passing_int8_out_and_says_why(fp32_file, synth_root, tmp_path):
     """Where int8 does not pay on this CPU, the model stays fp32 instead of shipping a slower int8 file."""
     from seg.metadata import read_meta
@@ -101,6 +103,7 @@ def test_auto_keeps_a_slower_passing_int8_out_and_says_why(fp32_file, synth_root
     assert cands["fp32"]["why"] == "fastest that passed" and cands["fp32"]["ms"] == 10.0
 
 
+@pytest.mark.slow
 def test_auto_takes_the_fastest_int8_that_passes(fp32_file, synth_root, tmp_path):
     r = _auto(fp32_file, synth_root, tmp_path, {"fp32": 10.0, "int8": 6.0, "int8, merge ops in float": 5.0})
     assert r["auto"]["chosen"] == "int8, merge ops in float" and r["precision"] == "int8"
@@ -110,6 +113,7 @@ def test_auto_takes_the_fastest_int8_that_passes(fp32_file, synth_root, tmp_path
     assert meta["quantization"]["exclude_ops"] == ["Add", "Concat", "Resize"] and meta["auto"]["cpu_class"]
 
 
+@pytest.mark.slow
 def test_auto_calls_a_tie_within_timing_noise_for_the_simpler_candidate(fp32_file, synth_root, tmp_path):
     """Identical graphs time 36.6 vs 36.6 ms: the first of the tied candidates (int8 before int8
     with float merges) is kept, and the record says it was a tie rather than "slower"."""
@@ -120,6 +124,7 @@ def test_auto_calls_a_tie_within_timing_noise_for_the_simpler_candidate(fp32_fil
     assert r["auto"]["chosen"] == "int8, merge ops in float"  # 10% apart: not a tie
 
 
+@pytest.mark.slow
 def test_auto_never_takes_a_refused_candidate(fp32_file, synth_root, tmp_path):
     from seg.data.folder import ImageFolder
     from seg.variants.auto import auto_variant
@@ -132,6 +137,7 @@ def test_auto_never_takes_a_refused_candidate(fp32_file, synth_root, tmp_path):
     assert r["auto"]["chosen"] == "fp32" and not cands["int8"]["passed"] and "label on only" in cands["int8"]["why"]
 
 
+@pytest.mark.slow
 def test_seg_export_and_run_with_auto(cli, trained_runs, synth_root, tmp_path):
     import shutil
 
@@ -147,6 +153,7 @@ def test_seg_export_and_run_with_auto(cli, trained_runs, synth_root, tmp_path):
     assert code == 0 and "baseline_fcn.e2e.auto.onnx" in err, err
 
 
+@pytest.mark.slow
 def test_int8_uses_7_bit_weights_on_cpus_without_vnni(fp32_file, synth_root, tmp_path, monkeypatch):
     from seg.data import VOCSegmentation
     from seg.metadata import read_meta
@@ -164,6 +171,7 @@ def test_int8_uses_7_bit_weights_on_cpus_without_vnni(fp32_file, synth_root, tmp
     assert build("vnni.onnx") is False
 
 
+@pytest.mark.slow
 def test_no_native_bf16_means_fp32_training_here_when_emulating_avx2():
     """The emulation this project uses for the AVX2 class turns bf16 autocast off, as that class would."""
     import subprocess

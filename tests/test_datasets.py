@@ -254,6 +254,7 @@ def test_train_refuses_a_set_with_errors_before_any_step(cli, broken, tmp_path):
 # ---- N classes end to end, in each layout ----------------------------------------------------------
 
 @pytest.mark.parametrize("layout", LAYOUT_NAMES)
+@pytest.mark.slow
 def test_train_export_run_eval_with_the_datas_classes(layout, layouts, cli, tmp_path, monkeypatch):
     root, runs = layouts[layout], tmp_path / "runs"
     code, out, err = cli("train", "--model", "baseline_fcn", "--data", root, "--out", runs, "--epochs", 1,
@@ -286,6 +287,7 @@ def test_train_export_run_eval_with_the_datas_classes(layout, layouts, cli, tmp_
     assert drawn and set(drawn) <= set(CLASSES)  # the legend names the model's own classes
 
 
+@pytest.mark.slow
 def test_a_model_of_other_classes_is_refused_on_a_dataset(cli, layouts, tmp_path):
     from seg.export import to_onnx
     from seg.models import get_model
@@ -330,6 +332,7 @@ def test_train_from_21_class_weights_on_a_4_class_set_says_which_layers_are_new(
     assert "new classifier layers for 4 classes: classifier.high_classifier, classifier.low_classifier" in out
 
 
+@pytest.mark.slow
 def test_a_2_class_state_dict_exports_with_its_names_and_matches_torchvision(cli, tmp_path, real_voc, synth_root):
     """A torchvision LR-ASPP fine-tuned elsewhere to background/kelp: exported with --classes, its ONNX
     follows torchvision's own inference (preset, PyTorch model, argmax) on the real photos."""

@@ -44,6 +44,7 @@ def session(path):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_graph_has_dynamic_batch_height_width(exported, name):
     _, path, _ = exported[name]
     g = onnx.load(str(path)).graph
@@ -100,6 +101,7 @@ def test_simplified_graph_is_kept_only_after_passing(exported):
     assert exported["simple_unet"][2]["verification"]["passed"]
 
 
+@pytest.mark.slow
 def test_a_simplified_graph_that_fails_parity_is_discarded(tmp_path, monkeypatch):
     """onnxslim's graph is kept only if it passes the same check: here the "simplified" graph
     adds 1 to one class's logit (the classifier's bias), so the exporter's own graph must be the
@@ -139,6 +141,7 @@ def test_verify_catches_a_perturbed_model(exported):
     assert not report["passed"] and all(c["max_abs_diff"] >= 0.49 for c in report["checks"])
 
 
+@pytest.mark.slow
 def test_failed_verification_writes_nothing(exported, tmp_path, monkeypatch):
     """The exported graph (of another model) disagrees with the model it claims to be."""
     other, _, _ = exported["baseline_fcn"]
@@ -150,6 +153,7 @@ def test_failed_verification_writes_nothing(exported, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_interrupt_mid_export_leaves_no_file(tmp_path, monkeypatch):
     def interrupted(*a, **kw):
         raise KeyboardInterrupt
@@ -162,6 +166,7 @@ def test_interrupt_mid_export_leaves_no_file(tmp_path, monkeypatch):
 
 # ---- the CLI ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_exports_the_default_checkpoint_with_its_metrics(cli, trained_runs, tmp_path):
     code, out, err = cli("export", "--model", "baseline_fcn", "--runs", trained_runs, "--report", tmp_path / "r.json")
     assert code == 0, err
@@ -226,6 +231,7 @@ def test_cli_bad_arguments(cli, tmp_path, args, message):
     assert code == 1 and message in err
 
 
+@pytest.mark.slow
 def test_cli_no_verify_still_writes_a_checked_file(cli, tmp_path):
     code, out, _ = cli("export", "--model", "simple_unet", "--random-init", "--no-verify", "--out", tmp_path / "s.onnx")
     assert code == 0 and "not verified" in out
@@ -234,6 +240,7 @@ def test_cli_no_verify_still_writes_a_checked_file(cli, tmp_path):
     shutil.rmtree(tmp_path)
 
 
+@pytest.mark.slow
 def test_eval_of_the_onnx_file_matches_its_checkpoint(cli, trained_runs, synth_root, tmp_path):
     """`seg eval --model x.onnx` (ONNX Runtime, numpy preprocessing) = `seg eval --checkpoint` (PyTorch)."""
     onnx_path = tmp_path / "m.onnx"
@@ -253,6 +260,7 @@ def test_eval_needs_exactly_one_of_checkpoint_and_model(cli, synth_root, tmp_pat
     assert code == 1 and "pass either --checkpoint FILE.pt or --model FILE.onnx" in err
 
 
+@pytest.mark.slow
 def test_exported_output_dims_are_named_like_the_input(tmp_path):
     import onnx
 

@@ -40,6 +40,7 @@ def gpu_box_without_cuda(monkeypatch):
     monkeypatch.setattr(session_mod, "has_nvidia_gpu", lambda: True)
 
 
+@pytest.mark.slow
 def test_an_unusable_cuda_is_refused_not_run_on_the_cpu(model_file, gpu_box_without_cuda):
     attempts = []
     with pytest.raises(SegError, match=r"provider cuda is not usable on this machine: ONNX Runtime could not load it: "
@@ -82,6 +83,7 @@ def test_export_parity_never_labels_a_cpu_run_cuda(model_file, gpu_box_without_c
     assert "could not load it" in report["skipped"][0]["reason"]
 
 
+@pytest.mark.slow
 def test_tensorrt_engines_are_keyed_by_the_weights(model_file, tmp_path):
     """ORT names cached engines by file name, node names and versions: new weights, same path, old engine."""
     path = tmp_path / "m.onnx"
@@ -258,6 +260,7 @@ def int8_file(model_file, synth_root, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_an_int8_qoperator_file_is_refused_on_gpu_providers(int8_file, gpu_box_without_cuda):
     """No QLinearConv kernel in the CUDA provider, Q/DQ only in TensorRT: such a file would run on the
     CPU under a 'cuda' label. Asked for, one line; under auto, the CPU, saying why."""

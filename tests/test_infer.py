@@ -50,6 +50,7 @@ def frames_of(path):
     return out, cap.get(cv2.CAP_PROP_FPS)
 
 
+@pytest.mark.slow
 def test_segmenter_matches_torch_on_a_real_frame(onnx_model, real_video):
     """Preprocessing in numpy/OpenCV + ORT gives PyTorch's labels for the same resized frame."""
     seg = Segmenter(onnx_model, provider="cpu", imgsz=128)
@@ -87,6 +88,7 @@ def test_run_on_a_real_video_writes_video_and_masks(cli, onnx_model, real_video,
 
 
 @pytest.mark.parametrize("name", ["car-detection.mp4", "cockatoo.mp4", "one-by-one-person-detection.mp4"])
+@pytest.mark.slow
 def test_run_on_the_other_real_videos(cli, onnx_model, tmp_path, name):
     path = REAL_MEDIA / "video" / name
     if not path.is_file():
@@ -258,6 +260,7 @@ def test_ctrl_c_finalises_a_playable_video(onnx_model, real_video, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["o.mp4"]
 
 
+@pytest.mark.slow
 def test_realtime_drops_stale_frames_instead_of_lagging(onnx_model, real_video):
     """A file under --realtime stands in for its camera: paced at its own clock (25 FPS here), so
     a model that keeps up drops nothing, and one that needs three frame periods a frame drops."""

@@ -51,6 +51,7 @@ def test_none_options_fall_back_to_builder_defaults():
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("hw", [(375, 500), (333, 257), (97, 131)])
+@pytest.mark.slow
 def test_output_matches_input_size_at_odd_sizes(built, name, hw):
     x = torch.randn(1, 3, *hw)
     with torch.no_grad():

@@ -168,6 +168,7 @@ def test_several_sessions_write_each_source_in_order(model, real_voc, tmp_path, 
     assert all(names == sorted(names) and len(names) == 8 for names in written.values()), written
 
 
+@pytest.mark.slow
 def test_plan_auto_is_measured_once_then_kept(cli, model, real_voc, tmp_path, monkeypatch):
     import json
 

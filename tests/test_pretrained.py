@@ -224,6 +224,7 @@ def _reference_logits(model: torch.nn.Module, path) -> np.ndarray:
         return model(preset(Image.open(path).convert("RGB")).unsqueeze(0))["out"][0].numpy()
 
 
+@pytest.mark.slow
 def test_segs_onnx_pipeline_matches_torchvisions_reference_on_real_photos(lraspp_exports, real_voc):
     """seg's path (Pillow resize, numpy normalisation, ONNX Runtime) against torchvision's reference on
     the 13 real photos: logits within 1e-4 of their range, labels on >= 99.9% of the pixels. The weights
@@ -258,6 +259,7 @@ def test_the_export_records_weights_and_preset(lraspp_exports, cli):
     assert code == 0 and "shorter side 520 px" in out and "tv.pth" in out
 
 
+@pytest.mark.slow
 def test_cached_published_weights_are_used_offline(tmp_path, monkeypatch, cli):
     """What the docs tell an offline user to do: the published file, under its own name, in
     torch's hub cache. Its contents here are a stand-in; torch only hashes files it downloads."""
@@ -278,6 +280,7 @@ def test_cached_published_weights_are_used_offline(tmp_path, monkeypatch, cli):
     assert "57.9%" in out and "COCO" in out
 
 
+@pytest.mark.slow
 def test_int8_e2e_of_a_pretrained_model_runs_on_a_real_video(lraspp_exports, real_voc, cli, tmp_path):
     """The issue's offline path: --weights none -> int8 e2e -> seg run on a real clip."""
     images = real_voc / "VOCdevkit" / "VOC2012" / "JPEGImages"
@@ -295,6 +298,7 @@ def test_int8_e2e_of_a_pretrained_model_runs_on_a_real_video(lraspp_exports, rea
     assert ok and frame.shape[:2] == (int(src.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(src.get(cv2.CAP_PROP_FRAME_WIDTH)))
 
 
+@pytest.mark.slow
 def test_fine_tuning_from_local_weights_then_exporting_the_checkpoint(synth_root, tmp_path, cli):
     torch.save(_torchvision_state(LRASPP, 5), tmp_path / "tv.pth")
     code, out, err = cli("train", "--model", LRASPP, "--weights", tmp_path / "tv.pth", "--data", synth_root,
@@ -317,6 +321,7 @@ def test_fine_tuning_from_local_weights_then_exporting_the_checkpoint(synth_root
     assert read_meta(tmp_path / "runs" / LRASPP / f"{LRASPP}.onnx")["weights"] == "file"
 
 
+@pytest.mark.slow
 def test_seg_models_lists_sources_and_published_metrics_at_80_columns():
     from terminal import run_in_terminal, screen_lines
 

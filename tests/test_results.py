@@ -106,6 +106,7 @@ def test_a_reader_that_goes_away_stops_the_run_cleanly(model, long_clip, tmp_pat
     assert cap.read()[0]  # the video was finalised: it plays
 
 
+@pytest.mark.slow
 def test_predict_runs_in_flat_memory(model, long_clip):
     import tracemalloc
 

@@ -97,6 +97,7 @@ def test_training_commands_name_the_extra_in_one_line(args, command, missing):
     assert r.stderr.rstrip().endswith('pip install "seg-onnx[train]"')
 
 
+@pytest.mark.slow
 def test_run_a_video_and_a_folder(runs, synth_root, tmp_path):
     video = REAL_MEDIA / "video" / "bikes.mp4"
     if not video.is_file():
@@ -130,6 +131,7 @@ def _odd_clip(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_an_odd_sized_video_keeps_its_size(runs, tmp_path):
     """OpenCV's FFmpeg writer silently wrote 638x270 for a 639x271 input."""
     clip = _odd_clip(tmp_path)
@@ -154,6 +156,7 @@ def test_eval_of_an_onnx_model(runs, synth_root, tmp_path):
     assert f"mIoU {m['miou']:.4f}" in r.stdout
 
 
+@pytest.mark.slow
 def test_variants_from_plain_images_on_the_edge(runs, photos, tmp_path):
     """int8 + e2e built from the fp32 export without torch, calibrated and guarded on photos without masks."""
     import shutil
@@ -174,6 +177,7 @@ def test_variants_from_plain_images_on_the_edge(runs, photos, tmp_path):
     assert r.returncode == 0 and len(list((tmp_path / "ov").iterdir())) == 16, r.stderr
 
 
+@pytest.mark.slow
 def test_the_agreement_guardrail_refuses(runs, photos, tmp_path):
     import shutil
 
@@ -190,6 +194,7 @@ def test_the_agreement_guardrail_refuses(runs, photos, tmp_path):
     assert r.returncode == 0 and (tmp_path / "m.int8.onnx").is_file() and "FAILED (--force)" in r.stdout
 
 
+@pytest.mark.slow
 def test_building_a_variant_of_a_variant_is_refused(runs, photos, tmp_path):
     import shutil
 
@@ -200,6 +205,7 @@ def test_building_a_variant_of_a_variant_is_refused(runs, photos, tmp_path):
     assert r.returncode == 1 and "is already an fp32 e2e variant" in r.stderr
 
 
+@pytest.mark.slow
 def test_bench_on_exported_files_skips_the_torch_rows(runs, synth_root, tmp_path):
     r = seg_without_torch("bench", "--runs-dir", runs, "--models", "simple_unet", "--data", synth_root, "--size", 64, 64,
                           "--runs", 2, "--warmup", 0, "--variants", "fp32,e2e", "--json", tmp_path / "b.json")
@@ -259,6 +265,7 @@ def test_synthetic_data_without_torch(tmp_path):
     assert r.returncode == 0 and (tmp_path / "VOCdevkit" / "VOC2007" / "JPEGImages").is_dir(), r.stderr
 
 
+@pytest.mark.slow
 def test_custom_classes_score_the_same_in_every_layout_without_torch(runs):
     """Issue 20's end: a model of custom classes, scored as an .onnx by the runtime alone on each of
     the four layouts of its data, gives the checkpoint's mIoU (made by the full install)."""

@@ -35,6 +35,7 @@ def tiny(synth_root, tmp_path, **kw) -> TrainConfig:
 
 
 @pytest.mark.parametrize("name", ["baseline_fcn", "simple_unet"])
+@pytest.mark.slow
 def test_loss_decreases_over_a_few_iterations(synth_root, name):
     torch.manual_seed(0)
     ds = VOCSegmentation(synth_root, split="train", transforms=TrainPreset(64, jitter=0))
@@ -52,6 +53,7 @@ def test_loss_decreases_over_a_few_iterations(synth_root, name):
     assert losses[-1] < 0.75 * losses[0]
 
 
+@pytest.mark.slow
 def test_train_writes_checkpoints_logs_and_results(synth_root, tmp_path):
     results = train(tiny(synth_root, tmp_path), **quiet)
     run = tmp_path / "runs" / "baseline_fcn"
@@ -78,6 +80,7 @@ def test_eval_of_best_checkpoint_reproduces_the_recorded_miou(synth_root, tmp_pa
     assert f"mIoU {m['miou']:.4f}" in out and "aeroplane" in out and set(m["iou"]) >= {"background", "tvmonitor"}
 
 
+@pytest.mark.slow
 def test_resume_replays_an_uninterrupted_run(synth_root, tmp_path):
     straight = tiny(synth_root, tmp_path / "a")
     train(straight, **quiet)
@@ -133,6 +136,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synth_root, tmp_path,
     assert json.loads((tmp_path / "runs" / "baseline_fcn" / "results.json").read_text())["stopped_by"] == "nan"
 
 
+@pytest.mark.slow
 def test_early_stopping_and_time_budget(synth_root, tmp_path):
     r = train(tiny(synth_root, tmp_path, epochs=50, patience=1, lr=1e-7), **quiet)
     assert r["stopped_by"] == "early_stopping" and r["epochs"] < 50
@@ -140,6 +144,7 @@ def test_early_stopping_and_time_budget(synth_root, tmp_path):
     assert r["stopped_by"] == "time_budget" and r["wall_time_s"] < 0.05 * 60 + 20
 
 
+@pytest.mark.slow
 def test_time_budget_covers_start_up_and_the_evaluation_it_needs(synth_root, tmp_path, monkeypatch):
     """`seg train --time-budget 0.3` took 32 s: the clock started after start-up, and the first
     evaluation was not foreseen. Here 2 s of start-up have passed and evaluation is slow."""
@@ -192,6 +197,7 @@ def test_incomplete_checkpoints(cli, synth_root, tmp_path, content, message):
     assert code == 1 and message in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_malicious_checkpoint_runs_nothing_and_prints_one_line(synth_root, tmp_path):
     """No torch UserWarning, no advice to load it unsafely, and its code never runs."""
     import pickle
@@ -266,6 +272,7 @@ def run_group(cmd: list[str], env: dict, timeout: float) -> subprocess.Completed
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_on_cpu(synth_root, tmp_path):
     """torchrun with 2 gloo processes: rank 0 alone writes; metrics pool both ranks' val shards."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -285,6 +292,7 @@ def test_ddp_two_processes_on_cpu(synth_root, tmp_path):
     assert m.miou == pytest.approx(results["best_val_miou"], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_ddp_with_a_time_budget_stops_all_ranks_together(synth_root, tmp_path):
     """Each rank used to decide on its own clock whether the budget was spent: rank 0 then waited
     in a barrier while another entered the next epoch's all-reduce, and both hung."""

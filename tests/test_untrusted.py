@@ -222,6 +222,7 @@ def test_stage_timings_are_bounded_and_close_to_exact():
     assert s["p50"] == pytest.approx(exact50, rel=0.05) and s["p95"] == pytest.approx(exact95, rel=0.05)
 
 
+@pytest.mark.slow
 def test_a_long_run_keeps_flat_memory(model):
     """20,000 frames through the real pipeline (a stub model): retained memory does not grow with them."""
     import tracemalloc
@@ -326,6 +327,7 @@ def test_the_hint_on_a_runtime_only_install_is_the_one_that_works_there(cli, mod
     assert "seg export --model" not in err
 
 
+@pytest.mark.slow
 def test_bench_merges_a_model_named_twice_and_marks_thin_percentiles(model, tmp_path):
     r = run_piped("bench", "--models", f"{model},{model}", "--engines", "onnxruntime", "--variants", "fp32",
                   "--runs", 3, "--warmup", 0, "--size", 64, 64, "--runs-dir", tmp_path)
@@ -347,6 +349,7 @@ def test_words():
     assert plural(1, "frame") == "1 frame" and plural(2, "candidate") == "2 candidates"
 
 
+@pytest.mark.slow
 def test_a_variant_of_a_variant_says_an_int8(cli, model, synth_root, tmp_path):
     out = tmp_path / "b.int8.onnx"
     code, _, err = cli("export", "--onnx", model, "--precision", "int8", "--calib-data", synth_root, "--out", out,

@@ -61,6 +61,7 @@ def miou_numpy(preds, masks, n=21):
     return float((inter[union > 0] / union[union > 0]).mean())
 
 
+@pytest.mark.slow
 def test_int8_file_next_to_fp32_with_metadata(runs, int8):
     path = variant_path(runs, "baseline_fcn", "int8")
     assert int8["path"] == str(path) and path.is_file()
@@ -94,6 +95,7 @@ def test_guardrail_matches_an_independent_computation(runs, synth_root, int8):
     assert g["passed"] == (g["drop_points"] <= 1.0)
 
 
+@pytest.mark.slow
 def test_guardrail_refuses_and_leaves_nothing(runs, synth_root, tmp_path):
     fp32 = variant_path(runs, "baseline_fcn")
     train_split, val = VOCSegmentation(synth_root, "2007", "train"), VOCSegmentation(synth_root, "2007", "val")
@@ -219,6 +221,7 @@ def test_older_e2e_graphs_still_run(e2e, real_voc, tmp_path):
     assert (seg_old.predict(frame) == plain.predict(frame)).mean() >= 0.999
 
 
+@pytest.mark.slow
 def test_e2e_int8_name_and_metadata(runs, int8):
     report = export_checkpoint("baseline_fcn", runs=runs, precision="int8", e2e=True, simplify=False,
                                verify_shapes=((1, 3, 64, 64),))
@@ -262,6 +265,7 @@ def test_fp16_variant_keeps_float32_io(runs, tmp_path):
     assert report["guardrail"] == {"skipped": "no held-out data"} and read_meta(out)["precision"] == "fp16"
 
 
+@pytest.mark.slow
 def test_cli_int8_prints_the_guardrail(cli, runs, int8, tmp_path):
     # --out: the fixture's int8 file (12 calibration images) stays as the other tests read it
     code, out, err = cli("export", "--model", "baseline_fcn", "--runs", runs, "--precision", "int8", "--calib-n", "4",
@@ -347,6 +351,7 @@ def test_cli_float_ops_leaves_those_ops_in_float(cli, runs, int8, tmp_path):
     assert "Pad" in {n.op_type for n in onnx.load(str(out)).graph.node}  # the input padding stays a float Pad
 
 
+@pytest.mark.slow
 def test_a_video_calibrates_and_guards_int8(cli, runs, int8, tmp_path):
     """A camera owner has a clip, not a folder: frames spread over it calibrate, the others guard."""
     from seg.data.folder import VideoFrames

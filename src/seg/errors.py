@@ -14,6 +14,6 @@ class NoCalibrationData(SegError):
     each command can name its own option for giving them (``seg export --calib-data``,
     ``seg bench --data``)."""
 
-    def __init__(self, why: str, option: str = "--calib-data DIR"):
+    def __init__(self, why: str = "none given", option: str = "--calib-data DIR"):
         self.why = why
         super().__init__(f"int8 needs calibration images: {why}; pass {option} (a VOCdevkit root, e.g. the training data)")

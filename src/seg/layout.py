@@ -72,7 +72,7 @@ def trt_cache_dir(runs: str | os.PathLike) -> Path:
     return Path(runs) / "trt_cache"
 
 
-DEFAULT_TRT_CACHE = Path("runs") / "trt_cache"  # under the default runs folder; seg run passes trt_cache_dir(--runs)
+DEFAULT_TRT_CACHE = trt_cache_dir("runs")  # under the default runs folder; seg run passes trt_cache_dir(--runs)
 
 
 def random_init_path(runs: str | os.PathLike, name: str, variant: str = "fp32") -> Path:

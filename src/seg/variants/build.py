@@ -95,7 +95,7 @@ def make_variant(
     writable_dir(out.parent, "output folder")
     meta = check_plain_fp32(fp32_path, read_meta(fp32_path))
     if precision == "int8" and calib is None:
-        raise NoCalibrationData("none given")
+        raise NoCalibrationData()
     report: dict[str, Any] = {"model": meta.get("model"), "path": str(out), "precision": precision, "e2e": e2e}
     if precision == "fp16":
         from seg.images import shown_size

@@ -103,6 +103,6 @@ def variant_data(precision: str, calib_data: str | os.PathLike | None, config: d
         root = None
     if root is None:
         if precision == "int8":
-            raise NoCalibrationData("none given")
+            raise NoCalibrationData()
         return None, None
     return calibration_sets(root, calib_n, config, need_calib=precision in ("int8", "auto"), log=log)
