@@ -77,7 +77,12 @@ def test_run_in_a_terminal(term_runs, tmp_path):
 
 @pytest.fixture(scope="module")
 def bench_args(tmp_path_factory, synth_root):
+    from seg.bench_entries import resolve_entries
+
     runs = tmp_path_factory.mktemp("term_bench")
+    # The untrained export that `--random-init` makes, made here in-process by bench's own code (its
+    # trace shared with the suite's): these tests are about the table in a terminal, not the exporter.
+    resolve_entries(["baseline_fcn"], runs, random_init=True, log=lambda m: None)
     return ["bench", "--models", "baseline_fcn", "--random-init", "--runs-dir", runs, "--data", synth_root,
             "--size", 64, 64, "--runs", 2, "--warmup", 0, "--variants", "fp32,e2e", "--torch-bf16"]
 
