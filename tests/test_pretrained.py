@@ -267,7 +267,7 @@ def test_cached_published_weights_are_used_offline(tmp_path, monkeypatch, cli):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     cache = tmp_path / "torch" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
-    torch.save(_torchvision_state(LRASPP, 3), cache / published(LRASPP)["file"])
+    torch.save(_torchvision_state(LRASPP, 5), cache / published(LRASPP)["file"])
     code, out, err = cli("export", "--model", LRASPP, "--weights", "coco-voc", "--out", tmp_path / "p.onnx",
                          "--no-verify", "--no-simplify")
     assert code == 0, err
@@ -300,7 +300,7 @@ def test_int8_e2e_of_a_pretrained_model_runs_on_a_real_video(lraspp_exports, rea
 
 @pytest.mark.slow
 def test_fine_tuning_from_local_weights_then_exporting_the_checkpoint(synth_root, tmp_path, cli):
-    torch.save(_torchvision_state(LRASPP, 5), tmp_path / "tv.pth")
+    torch.save(_torchvision_state(LRASPP, 5), tmp_path / "tv.pth")  # the weights of the offline test above: one trace
     code, out, err = cli("train", "--model", LRASPP, "--weights", tmp_path / "tv.pth", "--data", synth_root,
                          "--out", tmp_path / "runs", "--epochs", 1, "--batch-size", 4, "--crop-size", 64)
     assert code == 0, err
