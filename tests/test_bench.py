@@ -57,6 +57,7 @@ def test_json_schema_and_every_row(bench_outputs):
         assert r["e2e"] == (r["variant"] == "e2e")
 
 
+@pytest.mark.slow
 def test_engines_agree_on_accuracy(bench_outputs):
     """The same weights through ORT (plain and e2e) and PyTorch: same mIoU (the export was verified)."""
     rows, _ = rows_and_skips(bench_outputs / "b.json")
@@ -69,6 +70,7 @@ def test_engines_agree_on_accuracy(bench_outputs):
         assert a["speedup_vs_torch_best"] == pytest.approx(a["fps"] / best)
 
 
+@pytest.mark.slow
 def test_csv_markdown_and_plot(bench_outputs):
     rows, _ = rows_and_skips(bench_outputs / "b.json")
     lines = (bench_outputs / "b.csv").read_text().splitlines()
@@ -90,6 +92,7 @@ def test_no_models_says_how_to_get_them(cli, tmp_path):
     (["--models", "fcn8s"], "unknown model 'fcn8s'"),
     (["--variants", "int4"], "unknown variant 'int4'"),
 ])
+@pytest.mark.slow
 def test_bad_options(cli, bench_outputs, args, message):
     code, _, err = cli("bench", "--runs-dir", bench_outputs / "runs", "--random-init", "--models", "baseline_fcn", *args)
     assert code == 1 and message in err
@@ -106,6 +109,7 @@ def test_data_without_val_split(cli, bench_outputs, synth_root, tmp_path):
     assert code == 1 and "no val split" in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_returns_what_was_measured(bench_outputs, synth_root):
     """Ctrl-C in the middle of the second model's timing: the first model complete, the second's
     runners with the runs they finished (unscored). It used to return no row at all."""

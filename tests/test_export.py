@@ -55,6 +55,7 @@ def test_graph_has_dynamic_batch_height_width(exported, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_one_self_contained_file(exported, name):
     _, path, report = exported[name]
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no .onnx.data, no temp file
@@ -64,6 +65,7 @@ def test_one_self_contained_file(exported, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_metadata_reads_back(exported, name):
     _, path, _ = exported[name]
     meta = from_props(session(path).get_modelmeta().custom_metadata_map)
@@ -76,6 +78,7 @@ def test_metadata_reads_back(exported, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_ort_matches_torch_at_other_sizes_and_batches(exported, name):
     model, path, _ = exported[name]
     sess = session(path)
@@ -89,6 +92,7 @@ def test_ort_matches_torch_at_other_sizes_and_batches(exported, name):
         assert (out.argmax(1) == ref.argmax(1)).mean() >= 0.999
 
 
+@pytest.mark.slow
 def test_report_covers_each_shape(exported):
     report = exported["unet"][2]["verification"]
     cpu = cpu_checks(report)  # a CUDA machine adds its own checks of the same shapes
@@ -96,6 +100,7 @@ def test_report_covers_each_shape(exported):
     assert all(c["output_shape"] == [s[0], 21, s[2], s[3]] for c, s in zip(cpu, SMALL))
 
 
+@pytest.mark.slow
 def test_simplified_graph_is_kept_only_after_passing(exported):
     assert exported["simple_unet"][2]["simplified"] is True
     assert exported["simple_unet"][2]["verification"]["passed"]
@@ -131,6 +136,7 @@ def test_a_simplified_graph_that_fails_parity_is_discarded(tmp_path, monkeypatch
     assert np.abs(session(tmp_path / "m.onnx").run(None, {"image": x})[0] - ref).max() < 1e-3
 
 
+@pytest.mark.slow
 def test_verify_catches_a_perturbed_model(exported):
     model, path, _ = exported["baseline_fcn"]
     perturbed = get_model("baseline_fcn").eval()

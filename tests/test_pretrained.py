@@ -248,6 +248,7 @@ def test_segs_onnx_pipeline_matches_torchvisions_reference_on_real_photos(lraspp
     assert agree / pixels >= 0.999, f"label agreement {agree / pixels:.4%}"
 
 
+@pytest.mark.slow
 def test_the_export_records_weights_and_preset(lraspp_exports, cli):
     from seg.metadata import read_meta
 
