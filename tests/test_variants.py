@@ -96,8 +96,8 @@ def test_guardrail_matches_an_independent_computation(runs, synth_root, int8):
 
 
 @pytest.mark.slow
-def test_guardrail_refuses_and_leaves_nothing(runs, synth_root, tmp_path):
-    fp32 = variant_path(runs, "baseline_fcn")
+def test_guardrail_refuses_and_leaves_nothing(runs, synth_root, tmp_path, int8):
+    fp32 = variant_path(runs, "baseline_fcn")  # exported by the int8 fixture, whatever order the tests run in
     train_split, val = VOCSegmentation(synth_root, "2007", "train"), VOCSegmentation(synth_root, "2007", "val")
     out = tmp_path / "m.int8.onnx"
     # An impossible bar (the int8 model would have to gain 100 points) must refuse.
