@@ -35,7 +35,12 @@ class Entry:
     weights: str  # "checkpoint", "random-init", or what the file's metadata says
     torch_model: Any = None  # the PyTorch model, when torch and its checkpoint are here
     variants: dict[str, Path] = field(default_factory=dict)  # variant name -> .onnx
-    checkpoint: bool = False  # variants can be exported from a checkpoint (else built from onnx_path)
+    checkpoint: bool = False  # seg bench's own: a checkpoint's export or untrained weights, variants under --runs-dir
+
+    @property
+    def from_checkpoint(self) -> bool:
+        """Its variants are exported from the checkpoint (seg.export); else built from ``onnx_path``."""
+        return self.checkpoint and self.weights == "checkpoint"
 
 
 def _entry_from_file(path: Path) -> Entry:
@@ -120,7 +125,7 @@ def _torch_entry(name: str, runs: Path, random_init: bool, log: Callable[[str], 
 
 def _variant_file(entry: Entry, runs: Path, variant: str) -> Path:
     precision, e2e = parse_variant(variant)
-    if entry.checkpoint and entry.weights == "checkpoint":
+    if entry.from_checkpoint:
         return variant_path(runs, entry.model, precision, e2e)
     if entry.checkpoint:  # random-init
         return random_init_path(runs, entry.model, variant)
@@ -137,12 +142,11 @@ def _make_variant(entry: Entry, variant: str, runs: Path, out: Path, data: Path 
     file by seg.variants, calibrated and guarded on ``--data`` (a VOC root or a folder of plain
     images)."""
     precision, e2e = parse_variant(variant)
-    from_checkpoint = entry.checkpoint and entry.weights == "checkpoint"
-    if not from_checkpoint and data is None and precision == "int8":  # said before anything is made
+    if not entry.from_checkpoint and data is None and precision == "int8":  # said before anything is made
         return str(NoCalibrationData("no --data to calibrate on", option="--data DIR"))
     log(f"making {entry.model} {variant} -> {out}")
     try:
-        if from_checkpoint:
+        if entry.from_checkpoint:
             from seg.export import export_checkpoint
 
             try:
