@@ -12,4 +12,5 @@ from seg.variants.build import build_variant, make_variant
 from seg.variants.data import calibration_sets, variant_data
 from seg.variants.quantize import MAX_DROP_POINTS, MIN_AGREEMENT, Int8Config, guardrail
 
-__all__ = ["build_variant", "make_variant", "calibration_sets", "variant_data", "guardrail", "Int8Config", "MAX_DROP_POINTS", "MIN_AGREEMENT"]
+__all__ = ["build_variant", "make_variant", "calibration_sets", "variant_data", "guardrail", "Int8Config",
+           "MAX_DROP_POINTS", "MIN_AGREEMENT"]

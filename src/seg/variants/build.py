@@ -178,15 +178,15 @@ def build_variant(
     here). ``calib``/``heldout`` from :func:`seg.variants.data.variant_data`; None limits mean the
     defaults."""
     check_onnx_out(out)
-    int8 = int8 or Int8Config()
-    guard = {"max_drop": MAX_DROP_POINTS if max_drop is None else max_drop,
-             "min_agreement": MIN_AGREEMENT if min_agreement is None else min_agreement}
+    # what was given; make_variant's own defaults for the rest
+    given = {k: v for k, v in (("int8", int8), ("max_drop", max_drop), ("min_agreement", min_agreement))
+             if v is not None}
     if precision == "auto":
         from seg.variants.auto import auto_variant  # auto builds its candidates with make_variant
 
-        return auto_variant(fp32_path, out, e2e=e2e, calib=calib, heldout=heldout, int8=int8, log=log, **guard)
-    return make_variant(fp32_path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, int8=int8,
-                        force=force, log=log, **guard)
+        return auto_variant(fp32_path, out, e2e=e2e, calib=calib, heldout=heldout, log=log, **given)
+    return make_variant(fp32_path, out, precision=precision, e2e=e2e, calib=calib, heldout=heldout, force=force,
+                        log=log, **given)
 
 
 def check_plain_fp32(path: str | os.PathLike, meta: dict[str, Any]) -> dict[str, Any]:
