@@ -50,7 +50,6 @@ def frames_of(path):
     return out, cap.get(cv2.CAP_PROP_FPS)
 
 
-@pytest.mark.slow
 def test_segmenter_matches_torch_on_a_real_frame(onnx_model, real_video):
     """Preprocessing in numpy/OpenCV + ORT gives PyTorch's labels for the same resized frame."""
     seg = Segmenter(onnx_model, provider="cpu", imgsz=128)

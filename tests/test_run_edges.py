@@ -49,7 +49,6 @@ def edited(model: Path, out: Path, **props: str) -> Path:
 
 # ---- row 3: --show without a display -----------------------------------------------------------
 
-@pytest.mark.slow
 def test_show_without_a_display_warns_and_runs_headless(model, video, tmp_path):
     """OpenCV's Qt backend used to abort the process (exit 134) with nothing written."""
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
