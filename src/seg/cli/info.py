@@ -116,7 +116,8 @@ def _default_size(m: dict) -> str:
         how = "seg run --imgsz feeds another" if rule.sizable else "fixed"
         return f"{rule.describe()}, applied in the graph to frames of any size ({how})"
     recorded = m.get("imgsz") or m.get("preprocess")
-    return f"{size_rule(m).describe()}{'' if recorded else ', none recorded: seg run default'}; seg run --imgsz overrides"
+    note = "" if recorded else " (none recorded: seg run's default)"
+    return f"{size_rule(m).describe()}{note}; seg run --imgsz overrides"
 
 
 def _pretrained(p: dict | None) -> str:
