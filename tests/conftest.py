@@ -36,53 +36,23 @@ except ImportError:
     pass
 
 
-def _weights_digest(model) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-EXPORTS = {"traced": 0, "reused": 0}
-
-
 @pytest.fixture(scope="session", autouse=True)
-def _trace_each_model_once():
-    """The dynamo exporter's trace takes 6-20 s a model, and the suite exports the same weights many
-    times (the seed-0 untrained models, the one trained checkpoint, in-process): each distinct
-    (architecture, weights, opset) is traced once per session, and a later export of it gets a copy
-    of that graph, the exporter being deterministic. The rest of every export (output names,
-    metadata, saving, onnx.checker, the parity check against PyTorch, onnxslim) still runs; tests
-    that replace export_proto themselves still do. Subprocess exports always trace."""
-    try:
-        import onnx
+def _trace_each_architecture_once(tmp_path_factory):
+    """The exporter's trace once per architecture for the whole session, in-process and in the
+    ``seg`` subprocesses of tests/terminal.py (tests/traces.py says how, and what still runs)."""
+    import traces
 
+    folder = tmp_path_factory.mktemp("traces")
+    os.environ[traces.ENV] = str(folder)
+    try:
         import seg.export.onnx as exporter
     except ImportError:  # the runtime venv: no exporter
         yield
         return
-    real = exporter.export_proto
-    graphs: dict[tuple, bytes] = {}
-
-    def export_proto(model, opset=None):
-        model.eval()  # as the exporter leaves it
-        key = (type(model).__module__, type(model).__qualname__, repr(model), opset, _weights_digest(model))
-        if key not in graphs:
-            graphs[key] = real(model, opset).SerializeToString()
-            EXPORTS["traced"] += 1
-        else:
-            EXPORTS["reused"] += 1
-        proto = onnx.ModelProto()
-        proto.ParseFromString(graphs[key])
-        return proto
-
-    exporter.export_proto = export_proto
+    real = exporter.trace
+    traces.patch(exporter, folder)
     yield
-    exporter.export_proto = real
+    exporter.trace = real
 
 
 @pytest.fixture(scope="session")
@@ -211,6 +181,10 @@ def pytest_collection_finish(session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if EXPORTS["traced"] or EXPORTS["reused"]:
-        terminalreporter.write_line(f"in-process exports: {EXPORTS['traced']} traced, {EXPORTS['reused']} reused "
-                                    "(tests/conftest.py: _trace_each_model_once)")
+    from traces import COUNTS, TRACED
+
+    if COUNTS["traced"] or COUNTS["reused"]:
+        terminalreporter.write_line(f"in-process exports: {COUNTS['traced']} traced, {COUNTS['reused']} reused "
+                                    "(tests/traces.py); traced:")
+        for line in TRACED:
+            terminalreporter.write_line(f"  {line}")

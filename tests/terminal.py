@@ -18,6 +18,9 @@ import termios
 import time
 from pathlib import Path
 
+# `seg` as its console script runs it, with the suite's export memo (tests/seg_traced.py)
+SEG = [sys.executable, str(Path(__file__).with_name("seg_traced.py"))]
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]")
 
 
@@ -37,7 +40,7 @@ def run_in_terminal(*args: object, cols: int = 80, rows: int = 40, timeout: floa
     finds it as it would in a real terminal."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "seg.cli", *map(str, args)], stdin=slave, stdout=slave, stderr=slave,
+    proc = subprocess.Popen([*SEG, *map(str, args)], stdin=slave, stdout=slave, stderr=slave,
                             cwd=cwd, env=_env(env), start_new_session=True)
     os.close(slave)
     chunks: list[bytes] = []
@@ -69,7 +72,7 @@ def run_in_terminal(*args: object, cols: int = 80, rows: int = 40, timeout: floa
 def run_piped(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None,
               timeout: float = 300) -> subprocess.CompletedProcess:
     """``seg ARGS`` with stdout and stderr piped (a log file, CI, ``| less``)."""
-    return subprocess.run([sys.executable, "-m", "seg.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([*SEG, *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           env=_env(env), timeout=timeout)
 
 
