@@ -35,6 +35,19 @@ def test_emulation_is_recorded_and_files_pytorch_figures_under_the_emulated_clas
     assert figure_class(info, torch_side=True) == "avx2" and figure_class(info) == real
 
 
+def test_the_cpu_class_is_read_without_importing_torch():
+    """seg run's plan cache key and int8's weight range ask for the CPU class on every start: where
+    torch is installed (a GPU server) asking used to import it (~3 s here, plus CUDA's start-up)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from seg.variants.quantize import needs_reduce_range; from seg.infer.plan import _key; "
+            "from seg.machine import cpu_info; needs_reduce_range(); _key(sys.executable, 1, None); "
+            "print(cpu_info()['cpu_class'], 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.split() == [machine_info()["cpu_class"], "False"], r.stderr[-2000:]
+
+
 def test_results_saved_before_the_class_was_recorded_get_it_from_their_flags():
     old = {"cpu": "AMD EPYC", "cpu_flags": ["avx2", "avx512_bf16", "avx512_vnni", "avx512f"]}
     assert figure_class(old) == "avx512-bf16"

@@ -7,8 +7,9 @@ import os
 import platform
 
 
-def machine_info() -> dict:
-    """CPU model, cores, the SIMD flags that matter for inference, GPU, and library versions."""
+def cpu_info() -> dict:
+    """CPU model, class, cores and the SIMD flags that matter for inference: read from /proc,
+    importing nothing (seg run's plan cache and int8's weight range ask on every start)."""
     flags, model = set(), platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -24,8 +25,14 @@ def machine_info() -> dict:
         "cpu_class": cpu_class(flags, platform.machine()),
         "cores": os.cpu_count(),
         "cpu_flags": sorted(flags & {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "neon"}),
-        "python": platform.python_version(),
     }
+    return info
+
+
+def machine_info() -> dict:
+    """What produced a figure: :func:`cpu_info`, GPU, Python and library versions. Imports torch
+    where it is installed (seconds, and CUDA's initialisation): for bench results and reports."""
+    info = {**cpu_info(), "python": platform.python_version()}
     try:
         import torch
 

@@ -70,9 +70,9 @@ def _key(model: str | os.PathLike, batch: int, threads: int | None) -> str:
     import onnxruntime as ort
 
     from seg.infer.providers import content_key
-    from seg.machine import machine_info
+    from seg.machine import cpu_info
 
-    m = machine_info()
+    m = cpu_info()
     return f"{content_key(model)}|ort{ort.__version__}|{m['cpu']}|{m['cpu_class']}|{cores()}c|t{threads or 0}|b{batch}"
 
 

@@ -141,9 +141,9 @@ def auto_variant(
                     f"within {TIE:.0%} of the fastest ({fastest['ms']:.1f} ms): a tie, and the simpler candidate"
             elif "ms" in c:
                 c["why"] = f"slower: {c['ms']:.1f} ms vs {chosen['ms']:.1f} ms per frame"
-        from seg.machine import machine_info
+        from seg.machine import cpu_info
 
-        m = machine_info()
+        m = cpu_info()
         record = {"chosen": chosen["name"], "candidates": candidates, "imgsz": imgsz, "cpu": m["cpu"],
                   "cpu_class": m["cpu_class"], "timed": "seg run's per-frame work, CPU provider, median",
                   "frame": list(frame_hw) if frame_hw else None}

@@ -137,9 +137,9 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, ima
 def needs_reduce_range() -> bool:
     """7-bit weights on x86 CPUs without VNNI (AVX2 and older, AVX-512 without VNNI), where full-range
     u8 x s8 products can saturate; VNNI, AMX and ARM multiply without that risk."""
-    from seg.machine import machine_info
+    from seg.machine import cpu_info
 
-    return machine_info()["cpu_class"] in ("avx2", "avx512", "baseline")
+    return cpu_info()["cpu_class"] in ("avx2", "avx512", "baseline")
 
 
 def _subpixel(fp32_path: str | os.PathLike, out: Path) -> int:
