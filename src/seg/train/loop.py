@@ -337,6 +337,12 @@ def _epochs(r: _Run, progress: bool, say) -> dict[str, Any]:
             stop_reason = "time_budget"
             break
         t_eval = time.perf_counter()
+        if world > 1:
+            # DDP sends rank 0's buffers at the start of each forward, so after the epoch's last step
+            # each rank's batch-norm statistics hold its own batch: every rank evaluates (and rank 0
+            # saves) rank 0's model, or the pooled mIoU is not the saved checkpoint's.
+            for buf in r.raw_model.buffers():
+                torch.distributed.broadcast(buf, src=0)
         metrics = evaluate(r.raw_model, r.val_loader, r.device, num_classes, channels_last, progress=progress)
         budget.eval_s = time.perf_counter() - t_eval
         row = {"epoch": epoch, "iteration": iteration, "train_loss": ep.loss_sum / ep.seen,
