@@ -29,6 +29,7 @@ def models(
         model_flops,
     )
     from seg.models.pretrained import PRETRAINED, published
+    import torch
 
     def weights(n: str) -> str:
         if n not in PRETRAINED:
@@ -37,7 +38,12 @@ def models(
         return f"coco-voc: mIoU {m['miou']:.1%}, pixel acc {m['pixel_acc']:.1%}"
 
     names = [check_model_name(n) for n in names] if names else list(MODELS)
-    rows = [{"model": n, "params": count_parameters(get_model(n)), "gflops": model_flops(n, size, size) / 1e9,
+
+    def params(n: str) -> int:
+        with torch.device("meta"):  # shapes only: initialising the ResNet-50s took seconds each
+            return count_parameters(get_model(n))
+
+    rows = [{"model": n, "params": params(n), "gflops": model_flops(n, size, size) / 1e9,
              "weights": weights(n), "doc": (MODELS[n].__doc__ or "").strip().splitlines()[0]} for n in names]
     columns = [Column("model", lambda r: r["model"]), Column("params", lambda r: f"{r['params']:,}", right=True),
                Column("GFLOPs", lambda r: f"{r['gflops']:.1f}", right=True), Column("weights", lambda r: r["weights"]),
