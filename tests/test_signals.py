@@ -81,6 +81,54 @@ def test_hup_and_int_exit_codes():
     assert signals.exit_code() == 130 and signals.describe() == "interrupted"  # reset per command
 
 
+def test_a_signal_waits_for_the_queue_to_be_left_then_acts_within_its_wait():
+    """The main thread's queue operations (seg run's segment stage, the cameras' batcher) leave the
+    queue's lock before the signal is raised, and the signal does not wait for a frame to come."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=1)
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM))
+    previous = signals.install()
+    try:
+        t0 = time.monotonic()
+        timer.start()
+        with pytest.raises(signals.Stopped):
+            signals.get(q)  # nothing ever comes
+        assert 0.15 < time.monotonic() - t0 < 1.5
+        assert q.mutex.acquire(timeout=1)  # the queue's lock is free: the clean-up's puts can run
+        q.mutex.release()
+        q.put("end")  # and the queue still works
+        assert q.get_nowait() == "end"
+    finally:
+        timer.cancel()
+        signals.restore(previous)
+
+
+def test_held_in_another_thread_does_not_defer_the_main_threads_signal():
+    import threading
+
+    inside, done = threading.Event(), threading.Event()
+
+    def worker():
+        with signals.held():
+            inside.set()
+            done.wait(5)
+
+    t = threading.Thread(target=worker)
+    previous = signals.install()
+    try:
+        t.start()
+        inside.wait(5)
+        with pytest.raises(signals.Stopped):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)  # the handler runs in the main thread, not deferred by the worker's block
+    finally:
+        done.set()
+        t.join()
+        signals.restore(previous)
+
+
 # ---- seg run: a playable video of the frames done, or nothing ---------------------------------
 
 @pytest.fixture(scope="module")

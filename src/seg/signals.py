@@ -15,6 +15,7 @@ The command exits with 128 + the signal's number: 130, 143, 129.
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import threading
 from contextlib import contextmanager
@@ -69,8 +70,12 @@ def restore(previous: dict[int, object]) -> None:
 @contextmanager
 def held(reraise: bool = True) -> Iterator[None]:
     """Run the block whole: a signal that arrives inside is raised when it ends (``reraise``), or
-    only recorded in :data:`received` (``reraise=False``: the caller reports it as an interruption)."""
+    only recorded in :data:`received` (``reraise=False``: the caller reports it as an interruption).
+    Python runs signal handlers in the main thread only: elsewhere there is nothing to hold."""
     global _depth, _pending
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _depth += 1
     try:
         yield
@@ -80,6 +85,30 @@ def held(reraise: bool = True) -> Iterator[None]:
             _pending = False
             if reraise and received is not None:
                 raise Stopped(received)
+
+
+def get(q: queue.Queue):
+    """``q.get()`` for the main thread: the signal is acted on between waits of 0.1 s, never inside
+    the queue's lock. Raised there (a lock's wait is interruptible), it left the lock held or
+    released a lock another thread held, and the clean-up's next put waited forever: a ``seg run``
+    stopped by SIGTERM hung on a loaded 2-core machine."""
+    while True:
+        with held():
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
+def put(q: queue.Queue, item) -> None:
+    """``q.put(item)`` for the main thread, by the same rule as :func:`get`."""
+    while True:
+        with held():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
 
 
 def exit_code() -> int:

@@ -247,7 +247,7 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
         for t in [t for _, t in threads] + [wr] + workers:
             t.start()
         while live:
-            while workers and not free.acquire(timeout=0.05):  # a session to run the batch on
+            while workers and not _held_acquire(free):  # a session to run the batch on
                 if failures:
                     raise failures[0]
             gathered: list[tuple[int, tuple]] = []
@@ -259,7 +259,8 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
                     if len(gathered) >= batch or any(g[0] == i for g in gathered):
                         continue
                     try:
-                        item = feeds[i].get_nowait()
+                        with signals.held():  # never inside the queue's lock (seg.signals.get)
+                            item = feeds[i].get_nowait()
                     except queue.Empty:
                         continue
                     if item is _END:
@@ -280,7 +281,7 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
                 continue
             nxt = (gathered[0][0] + 1) % len(sources)
             if workers:
-                work.put(gathered)
+                signals.put(work, gathered)
             else:
                 _infer_batch(seg, gathered, results)
             summary.batches += 1
@@ -326,4 +327,10 @@ def _infer_batch(seg: Segmenter, gathered: list[tuple[int, tuple]], results: que
         for j, k in enumerate(ks):
             labels[k] = seg.postprocess(out[j:j + 1], inputs[k][1][1].shape[:2])
     for k, (i, (name, frame, t_read, seq), _) in enumerate(inputs):
-        results.put((i, name, frame, labels[k], t_read, seq))
+        signals.put(results, (i, name, frame, labels[k], t_read, seq))  # the batcher's thread, or a session's
+
+
+def _held_acquire(free: threading.Semaphore) -> bool:
+    """``free.acquire(timeout=0.05)`` that a signal never cuts inside the semaphore's lock."""
+    with signals.held():
+        return free.acquire(timeout=0.05)

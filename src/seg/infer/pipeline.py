@@ -216,7 +216,7 @@ class _Stages:
         """q_in -> pre, infer, post -> q_out until the end marker or an error, timing each step."""
         seg, ms = self.seg, self.summary.ms
         while True:
-            item = self.q_in.get()
+            item = signals.get(self.q_in)  # in the main thread: a signal never lands inside the queue's lock
             if item is _END or self.errors:
                 return
             name, frame, decode_ms, index, clock = item
@@ -229,7 +229,7 @@ class _Stages:
             t4 = time.perf_counter()
             for stage, v in zip(STAGES, (decode_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)):
                 ms[stage].add(v)
-            self.q_out.put((name, frame, labels, index, clock))
+            signals.put(self.q_out, (name, frame, labels, index, clock))
             self.summary.frames += 1
             if self.on_frame is not None:
                 self.on_frame(self.summary.frames)
