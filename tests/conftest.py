@@ -36,21 +36,35 @@ except ImportError:
     pass
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _trace_each_architecture_once(tmp_path_factory):
-    """The exporter's trace once per architecture for the whole session, in-process and in the
-    ``seg`` subprocesses of tests/terminal.py (tests/traces.py says how, and what still runs)."""
+def pytest_configure(config) -> None:
+    """One folder of traced graphs for the whole run: pytest-xdist's workers and the ``seg``
+    subprocesses inherit its name (tests/traces.py)."""
+    import tempfile
+
     import traces
 
-    folder = tmp_path_factory.mktemp("traces")
-    os.environ[traces.ENV] = str(folder)
+    if not os.environ.get(traces.ENV):  # the controller (or the only process); workers inherit it
+        os.environ[traces.ENV] = config._seg_traces = tempfile.mkdtemp(prefix="seg-traces-")
+
+
+def pytest_unconfigure(config) -> None:
+    if getattr(config, "_seg_traces", None):
+        shutil.rmtree(config._seg_traces, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _trace_each_architecture_once():
+    """The exporter's trace once per architecture for the whole run, in every process
+    (tests/traces.py says how, and what still runs)."""
+    import traces
+
     try:
         import seg.export.onnx as exporter
     except ImportError:  # the runtime venv: no exporter
         yield
         return
     real = exporter.trace
-    traces.patch(exporter, folder)
+    traces.patch(exporter, Path(os.environ[traces.ENV]))
     yield
     exporter.trace = real
 
@@ -181,10 +195,7 @@ def pytest_collection_finish(session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    from traces import COUNTS, TRACED
+    import traces
 
-    if COUNTS["traced"] or COUNTS["reused"]:
-        terminalreporter.write_line(f"in-process exports: {COUNTS['traced']} traced, {COUNTS['reused']} reused "
-                                    "(tests/traces.py); traced:")
-        for line in TRACED:
-            terminalreporter.write_line(f"  {line}")
+    for line in traces.summary(Path(os.environ[traces.ENV])):
+        terminalreporter.write_line(line)

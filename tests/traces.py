@@ -9,13 +9,16 @@ to fill a graph traced with other weights). Everything after the trace runs as i
 the optimisation (constant folding, batch norm into the convolutions, which computes from the
 new weights), metadata, saving, ``onnx.checker``, the parity check against PyTorch, onnxslim.
 
-The graphs are files in one folder (``SEG_TEST_TRACES``, a session folder that conftest sets), so
-``seg`` started by tests/seg_traced.py shares them. Tests that time an export or stop one
-midway (tests/test_signals.py) start ``python -m seg.cli``, which always traces.
+The graphs are files in one folder for the whole run (``SEG_TEST_TRACES``, made by conftest's
+``pytest_configure``), so pytest-xdist's workers and ``seg`` started by tests/seg_traced.py share
+them; a lock per graph makes the others wait while one process traces it. Tests that stop an
+export midway (tests/test_signals.py) start ``python -m seg.cli``, which always traces. The run
+ends with a count and a line per trace (``summary``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.abc
 import importlib.util
@@ -25,8 +28,23 @@ import time
 from pathlib import Path
 
 ENV = "SEG_TEST_TRACES"
-COUNTS = {"traced": 0, "reused": 0}
-TRACED: list[str] = []  # "<class> <seconds> s <test>", for the summary
+LOG = "log.txt"  # a line per export: "reused", or "traced <class> <seconds> s (<test>)"
+
+
+def _log(folder: Path, line: str) -> None:
+    with open(folder / LOG, "a") as f:  # one short append per line: whole lines from every process
+        f.write(line + "\n")
+
+
+def summary(folder: Path) -> list[str]:
+    """The session's exports: a count line, then one line per trace."""
+    try:
+        lines = (folder / LOG).read_text().splitlines()
+    except OSError:
+        return []
+    traced = [ln.removeprefix("traced ") for ln in lines if ln.startswith("traced ")]
+    return [f"exports: {len(traced)} traced, {len(lines) - len(traced)} reused a traced graph (tests/traces.py)",
+            *(f"  traced {t}" for t in traced)]
 
 
 def _tensors(model) -> dict:
@@ -55,17 +73,17 @@ def patch(exporter, folder: Path) -> None:
     def trace(model, opset=None):
         model.eval()  # as the exporter leaves it
         path = folder / f"{_key(model, opset)}.onnx"
-        if not path.is_file():
-            start = time.perf_counter()
-            program = real(model, opset)
-            TRACED.append(f"{type(model).__name__} {time.perf_counter() - start:.1f} s "
-                          f"({os.environ.get('PYTEST_CURRENT_TEST', '?')})")
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            onnx.save(program.model_proto, str(tmp))
-            os.replace(tmp, path)  # another process may read it from now on, never half-written
-            COUNTS["traced"] += 1
-            return program
-        COUNTS["reused"] += 1
+        with open(path.with_suffix(".lock"), "w") as lock:
+            # one process traces a key while the others (pytest-xdist's workers, seg subprocesses) wait
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.is_file():
+                start = time.perf_counter()
+                program = real(model, opset)
+                onnx.save(program.model_proto, str(path))
+                _log(folder, f"traced {type(model).__name__} {time.perf_counter() - start:.1f} s "
+                             f"({os.environ.get('PYTEST_CURRENT_TEST', 'a seg subprocess')})")
+                return program
+        _log(folder, "reused")
         program = ONNXProgram(serde.deserialize_model(onnx.load(str(path))), None)
         tensors = _tensors(model)
         program.apply_weights({name: tensors[name].detach() for name in program.model.graph.initializers
