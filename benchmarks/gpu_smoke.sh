@@ -23,7 +23,7 @@ fi
     else
         echo "# TensorRT: libnvinfer.so.10 not found; its checks are skipped (install TensorRT 10 to run them)"
     fi
-    "$py" -m pytest -v -s -rs -p no:cacheprovider -m gpu tests/test_gpu.py || status=1  # -s: the figures they print
+    "$py" -m pytest -v -s -rs -n 0 -p no:cacheprovider -m gpu tests/test_gpu.py || status=1  # -s: the figures they print; -n 0: one process, timings alone on the GPU
     exit $status
 } 2>&1 | tee "$out"
 exit "${PIPESTATUS[0]}"
