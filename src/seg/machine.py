@@ -20,13 +20,12 @@ def cpu_info() -> dict:
                     flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    info = {
+    return {
         "cpu": model,
         "cpu_class": cpu_class(flags, platform.machine()),
         "cores": os.cpu_count(),
         "cpu_flags": sorted(flags & {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "neon"}),
     }
-    return info
 
 
 def machine_info() -> dict:

@@ -21,6 +21,8 @@ def models(
     The seed write-up's four are trained with seg train; torchvision's pretrained models come
     with published weights (--weights coco-voc) and their published metrics."""
     _require("models", *TRAINING)
+    import torch
+
     from seg.models import (
         MODELS,
         check_model_name,
@@ -29,7 +31,6 @@ def models(
         model_flops,
     )
     from seg.models.pretrained import PRETRAINED, published
-    import torch
 
     def weights(n: str) -> str:
         if n not in PRETRAINED:
