@@ -330,6 +330,45 @@ def test_int8_quantises_the_decoder_too(runs, int8):
     assert read_meta(variant_path(runs, "baseline_fcn", "int8"))["quantization"]["subpixel_deconvs"] == 5
 
 
+def test_int8_builds_sharing_a_folder_calibrate_once_and_equal_unshared_ones(runs, int8, synth_root, tmp_path):
+    """--precision auto's two int8 candidates differ only in the ops left in float: sharing a folder,
+    the second reuses the first's prepared graph and calibrated ranges (the calibration images are
+    read once, where ORT has its calibration cache), and comes out as it does alone."""
+    import inspect
+
+    from onnxruntime.quantization import quantize_static
+
+    from seg.variants.auto import MERGE_OPS
+    from seg.variants.quantize import quantize_int8
+
+    class Counted(list):
+        reads = 0  # images handed to the calibration
+
+        def __iter__(self):
+            for image in super().__iter__():
+                Counted.reads += 1
+                yield image
+
+    fp32 = runs / "baseline_fcn" / "baseline_fcn.onnx"
+    train = VOCSegmentation(synth_root, "2007", "train")
+    images = Counted(train.load(i)[0] for i in range(4))
+    meta, plain = read_meta(fp32), Int8Config(calib_n=4)
+    merges = Int8Config(calib_n=4, exclude_ops=MERGE_OPS)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    first = quantize_int8(fp32, tmp_path / "a.onnx", images, meta, merges, shared)
+    second = quantize_int8(fp32, tmp_path / "b.onnx", images, meta, plain, shared)
+    cached = "calibration_cache_path" in inspect.signature(quantize_static).parameters
+    assert Counted.reads == (4 if cached else 8)
+    alone = quantize_int8(fp32, tmp_path / "c.onnx", images, meta, plain)
+    assert first["subpixel_deconvs"] == second["subpixel_deconvs"] == alone["subpixel_deconvs"] == 5
+    b, c = onnx.load(str(tmp_path / "b.onnx")).graph, onnx.load(str(tmp_path / "c.onnx")).graph
+    assert [n.op_type for n in b.node] == [n.op_type for n in c.node]
+    assert {i.name: i.raw_data for i in b.initializer} == {i.name: i.raw_data for i in c.initializer}
+    scales = [i for i in c.initializer if i.name.endswith("_scale")]  # the ranges' mark on the graph
+    assert len(scales) > 10
+
+
 def test_seg_run_picks_a_variant_by_name(cli, runs, e2e, real_voc, tmp_path):
     folder = real_voc / "VOCdevkit" / "VOC2012" / "JPEGImages"
     code, out, err = cli("run", "--model", "baseline_fcn", "--runs", runs, "--variant", "e2e", "--folder", folder,

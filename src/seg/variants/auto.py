@@ -114,7 +114,7 @@ def auto_variant(
                 else:
                     log(f"auto: building the {name}{' e2e' if e2e else ''} candidate")
                     make_variant(fp32_path, path, precision="fp32" if config is None else "int8", e2e=e2e,
-                                 int8=config or int8, log=log, **build)
+                                 int8=config or int8, log=log, shared=Path(d), **build)
             except SegError as e:  # refused by its guardrail, or no calibration data
                 candidates.append({"name": name, "passed": False, "why": str(e)})
                 continue

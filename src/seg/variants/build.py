@@ -78,6 +78,7 @@ def make_variant(
     min_agreement: float = MIN_AGREEMENT,
     force: bool = False,
     log: Callable[[str], None] = lambda m: None,
+    shared: Path | None = None,
 ) -> dict[str, Any]:
     """Build one variant of the verified fp32 model ``fp32_path`` into ``out``; return its report.
 
@@ -85,7 +86,8 @@ def make_variant(
     held-out images for the guardrail (with masks: the mIoU guardrail, ``max_drop``; plain images:
     label agreement with fp32, ``min_agreement``); without it the guardrail is recorded as
     skipped. Raises SegError, leaving no file, when the guardrail refuses (unless ``force``) or
-    the e2e graph disagrees with the plain one.
+    the e2e graph disagrees with the plain one. ``shared``: a folder where int8 builds of this file
+    from the same ``calib`` share their calibration (:func:`~seg.variants.quantize.quantize_int8`).
     """
     if precision not in PRECISIONS:
         raise SegError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
@@ -113,7 +115,7 @@ def make_variant(
             if precision == "int8":
                 images = spread(calib, int8.calib_n)
                 log(f"quantising to int8 ({int8.format}, {int8.activation} activations, {len(images)} calibration images)")
-                extra["quantization"] = quantize_int8(fp32_path, core, images, meta, int8)
+                extra["quantization"] = quantize_int8(fp32_path, core, images, meta, int8, shared)
                 extra["quantization"]["calib_data"] = str(getattr(calib, "voc_dir", ""))
             else:
                 extra["quantization"] = convert_fp16(fp32_path, core)

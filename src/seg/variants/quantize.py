@@ -14,6 +14,7 @@ PyTorch, so a variant only has to be compared with it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -90,23 +91,26 @@ class _Reader:
 
 
 def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, images: Sequence[np.ndarray],
-                  meta: dict[str, Any], config: Int8Config = Int8Config()) -> dict[str, Any]:
-    """Static int8 quantisation of ``fp32_path`` to ``out_path``; returns what was done (for metadata)."""
+                  meta: dict[str, Any], config: Int8Config = Int8Config(), shared: Path | None = None) -> dict[str, Any]:
+    """Static int8 quantisation of ``fp32_path`` to ``out_path``; returns what was done (for metadata).
+
+    ``shared``: a folder that quantisations of the same fp32 file from the same ``images`` share
+    (``--precision auto``'s two int8 candidates, which differ only in the ops left in float): the
+    prepared graph and the calibrated ranges are made by the first and reused by the next."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if not images:
         raise SegError("int8 calibration needs at least one image")
     types = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
     reduce_range = needs_reduce_range() if config.reduce_range is None else config.reduce_range
     with scratch_dir() as d:
-        src = Path(fp32_path)
-        n_subpixel = 0
-        if config.subpixel:
-            src, n_subpixel = Path(d) / "subpixel.onnx", _subpixel(fp32_path, Path(d) / "subpixel.onnx")
-        pre = Path(d) / "pre.onnx"
-        # Symbolic shape inference fails on dynamic H/W graphs; ONNX shape inference is enough here.
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        pre, n_subpixel = _prepared(fp32_path, Path(shared or d), config.subpixel)
+        # The ranges depend on the graph and the images only, not on what is left in float: kept in
+        # ORT's calibration cache where this ORT has one (older ones calibrate every time).
+        cache = {}
+        if shared is not None and "calibration_cache_path" in inspect.signature(quantize_static).parameters:
+            name = f"ranges.sp{int(config.subpixel)}.{config.method}.n{len(images)}.json"
+            cache = {"calibration_cache_path": Path(shared) / name}
         graph = onnx.load(str(pre)).graph
         exclude = [n.name for n in graph.node if n.op_type in config.exclude_ops]
         input_name = graph.input[0].name
@@ -123,6 +127,7 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, ima
                 nodes_to_exclude=exclude or None,
                 calibration_providers=["CPUExecutionProvider"],
                 reduce_range=reduce_range,
+                **cache,
             )
         except SegError:
             raise
@@ -132,6 +137,24 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, ima
             root.setLevel(level)
     return {**asdict(config), "reduce_range": reduce_range, "exclude_ops": list(config.exclude_ops),
             "calib_images": len(images), "excluded_nodes": len(exclude), "subpixel_deconvs": n_subpixel}
+
+
+def _prepared(fp32_path: str | os.PathLike, folder: Path, subpixel: bool) -> tuple[Path, int]:
+    """The graph quantize_static is given, in ``folder`` (made there unless it already is): the
+    sub-pixel rewrite if asked for, then ORT's pre-processing. Returns it and the deconvolutions
+    rewritten."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre, count = folder / f"pre.sp{int(subpixel)}.onnx", folder / f"pre.sp{int(subpixel)}.deconvs"
+    if not (pre.is_file() and count.is_file()):
+        src, n = Path(fp32_path), 0
+        if subpixel:
+            src = folder / "subpixel.onnx"
+            n = _subpixel(fp32_path, src)
+        # Symbolic shape inference fails on dynamic H/W graphs; ONNX shape inference is enough here.
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        count.write_text(str(n))
+    return pre, int(count.read_text())
 
 
 def needs_reduce_range() -> bool:
