@@ -38,13 +38,35 @@ except ImportError:
 
 def pytest_configure(config) -> None:
     """One folder of traced graphs for the whole run: pytest-xdist's workers and the ``seg``
-    subprocesses inherit its name (tests/traces.py)."""
+    subprocesses inherit its name (tests/traces.py). Under pytest-xdist: the files handed out
+    longest first, and the cores shared out among the workers."""
     import tempfile
 
     import traces
 
     if not os.environ.get(traces.ENV):  # the controller (or the only process); workers inherit it
         os.environ[traces.ENV] = config._seg_traces = tempfile.mkdtemp(prefix="seg-traces-")
+    # pytest-xdist (>= 3.6) hands the files out in collection order: LONGEST_FIRST's
+    config.option.loadscopereorder = False
+    workers = getattr(config.option, "numprocesses", None)
+    if isinstance(workers, int) and workers > 1 and "PYTEST_XDIST_WORKER" not in os.environ:
+        # The cores shared out among the workers (and the seg subprocesses they start): PyTorch's
+        # OpenMP threads spin-wait, so two workers with a thread per core each left both waiting
+        # on the other (the demo test 163 -> 114 s on 2 cores). A value given from outside stands.
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+
+
+# The test files that take longest (seconds summed over their tests and fixtures, 2 workers on the
+# 2-core avx2 machine), started first: a worker that picks up one of them near the end would keep
+# the other waiting (pytest-xdist's own order, most tests first, started test_bench.py late).
+# Every other file follows, in collection order. Only the time of the run depends on this list.
+LONGEST_FIRST = ("test_bench.py", "test_pretrained.py", "test_datasets.py", "test_terminal.py", "test_export.py",
+                 "test_signals.py", "test_train.py", "test_batch.py", "test_runtime.py", "test_camera_owner.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 def pytest_unconfigure(config) -> None:

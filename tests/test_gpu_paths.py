@@ -254,9 +254,17 @@ def test_wsl2_counts_as_an_nvidia_machine(monkeypatch):
 def int8_file(model_file, synth_root, tmp_path_factory):
     from seg.variants import calibration_sets, make_variant
 
-    out = tmp_path_factory.mktemp("q") / "simple_unet.int8.onnx"
+    import onnx
+
+    from seg.metadata import write_props
+
+    folder = tmp_path_factory.mktemp("q")
+    fp32, out = folder / "simple_unet.onnx", folder / "simple_unet.int8.onnx"
+    m = onnx.load(str(model_file[0]))
+    write_props(m, {"imgsz": 64}, replace=False)  # calibrated at 64 px, not seg run's default 512: any int8 file will do
+    onnx.save(m, str(fp32))
     calib, _ = calibration_sets(synth_root, 4)
-    make_variant(model_file[0], out, precision="int8", calib=calib, heldout=None)
+    make_variant(fp32, out, precision="int8", calib=calib, heldout=None)
     return out
 
 
