@@ -19,7 +19,9 @@ import queue
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
+
+T = TypeVar("T")
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -92,22 +94,27 @@ def get(q: queue.Queue):
     the queue's lock. Raised there (a lock's wait is interruptible), it left the lock held or
     released a lock another thread held, and the clean-up's next put waited forever: a ``seg run``
     stopped by SIGTERM hung on a loaded 2-core machine."""
-    while True:
-        with held():
-            try:
-                return q.get(timeout=0.1)
-            except queue.Empty:
-                pass
+    return _patiently(lambda: q.get(timeout=0.1), queue.Empty)
 
 
 def put(q: queue.Queue, item) -> None:
     """``q.put(item)`` for the main thread, by the same rule as :func:`get`."""
+    _patiently(lambda: q.put(item, timeout=0.1), queue.Full)
+
+
+def acquire(semaphore: threading.Semaphore, timeout: float) -> bool:
+    """``semaphore.acquire(timeout=timeout)`` by the same rule: False when it timed out."""
+    return _patiently(lambda: semaphore.acquire(timeout=timeout), ())
+
+
+def _patiently(wait: Callable[[], T], again: type[Exception] | tuple[()]) -> T:
+    """``wait()``, a short wait on a lock, repeated while it raises ``again``; a signal that comes
+    during a wait is acted on between them (:func:`held`), never inside the lock."""
     while True:
         with held():
             try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
+                return wait()
+            except again:
                 pass
 
 

@@ -247,7 +247,7 @@ def run_many(seg: Segmenter | Sequence[Segmenter], specs: list[str], out_root: s
         for t in [t for _, t in threads] + [wr] + workers:
             t.start()
         while live:
-            while workers and not _held_acquire(free):  # a session to run the batch on
+            while workers and not signals.acquire(free, 0.05):  # a session to run the batch on
                 if failures:
                     raise failures[0]
             gathered: list[tuple[int, tuple]] = []
@@ -329,8 +329,3 @@ def _infer_batch(seg: Segmenter, gathered: list[tuple[int, tuple]], results: que
     for k, (i, (name, frame, t_read, seq), _) in enumerate(inputs):
         signals.put(results, (i, name, frame, labels[k], t_read, seq))  # the batcher's thread, or a session's
 
-
-def _held_acquire(free: threading.Semaphore) -> bool:
-    """``free.acquire(timeout=0.05)`` that a signal never cuts inside the semaphore's lock."""
-    with signals.held():
-        return free.acquire(timeout=0.05)
