@@ -103,11 +103,13 @@ def put(q: queue.Queue, item) -> None:
 
 
 def acquire(semaphore: threading.Semaphore, timeout: float) -> bool:
-    """``semaphore.acquire(timeout=timeout)`` by the same rule: False when it timed out."""
-    return _patiently(lambda: semaphore.acquire(timeout=timeout), ())
+    """``semaphore.acquire(timeout=timeout)``, never cut by a signal inside the semaphore's lock:
+    False when it timed out (the caller waits again)."""
+    with held():
+        return semaphore.acquire(timeout=timeout)
 
 
-def _patiently(wait: Callable[[], T], again: type[Exception] | tuple[()]) -> T:
+def _patiently(wait: Callable[[], T], again: type[Exception]) -> T:
     """``wait()``, a short wait on a lock, repeated while it raises ``again``; a signal that comes
     during a wait is acted on between them (:func:`held`), never inside the lock."""
     while True:

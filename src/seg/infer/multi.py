@@ -328,4 +328,3 @@ def _infer_batch(seg: Segmenter, gathered: list[tuple[int, tuple]], results: que
             labels[k] = seg.postprocess(out[j:j + 1], inputs[k][1][1].shape[:2])
     for k, (i, (name, frame, t_read, seq), _) in enumerate(inputs):
         signals.put(results, (i, name, frame, labels[k], t_read, seq))  # the batcher's thread, or a session's
-
