@@ -136,19 +136,24 @@ def fcn_plain(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def fcn_onnx(fcn_plain, tmp_path_factory) -> Path:
-    """The same graph recording ``seg.imgsz`` 64 (fed 64 px): the small seg model that the tests of
-    commands, files and signals share."""
+def recording_imgsz(src: Path, dst: Path, imgsz: int) -> Path:
+    """A copy of the seg model ``src`` at ``dst`` that records ``seg.imgsz`` (what seg run, and
+    int8 calibration, feed it); returns ``dst``."""
     import onnx
 
     from seg.metadata import write_props
 
-    m = onnx.load(str(fcn_plain))
-    write_props(m, {"imgsz": 64}, replace=False)
-    path = tmp_path_factory.mktemp("fcn") / "baseline_fcn.onnx"
-    onnx.save(m, str(path))
-    return path
+    m = onnx.load(str(src))
+    write_props(m, {"imgsz": imgsz}, replace=False)
+    onnx.save(m, str(dst))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def fcn_onnx(fcn_plain, tmp_path_factory) -> Path:
+    """The same graph recording ``seg.imgsz`` 64 (fed 64 px): the small seg model that the tests of
+    commands, files and signals share."""
+    return recording_imgsz(fcn_plain, tmp_path_factory.mktemp("fcn") / "baseline_fcn.onnx", 64)
 
 
 @pytest.fixture(scope="session")

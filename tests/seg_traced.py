@@ -1,13 +1,9 @@
 """``python tests/seg_traced.py ARGS``: ``seg ARGS`` with the suite's export memo (tests/traces.py)
 over the folder that ``SEG_TEST_TRACES`` names. tests/terminal.py starts ``seg`` this way."""
 
-import os
-from pathlib import Path
-
 import traces  # beside this file: the script's folder is the first on sys.path
 
-if os.environ.get(traces.ENV):
-    traces.patch_on_import(Path(os.environ[traces.ENV]))
+traces.patch_on_import()
 
 from seg.cli import main  # noqa: E402
 

@@ -22,7 +22,7 @@ from seg.infer.providers import ShapeRange, content_key, provider_options
 from seg.infer.session import create_session
 from seg.models import get_model
 
-from conftest import examples
+from conftest import examples, recording_imgsz
 
 
 @pytest.fixture(scope="module")
@@ -254,15 +254,10 @@ def test_wsl2_counts_as_an_nvidia_machine(monkeypatch):
 def int8_file(model_file, synth_root, tmp_path_factory):
     from seg.variants import calibration_sets, make_variant
 
-    import onnx
-
-    from seg.metadata import write_props
-
     folder = tmp_path_factory.mktemp("q")
-    fp32, out = folder / "simple_unet.onnx", folder / "simple_unet.int8.onnx"
-    m = onnx.load(str(model_file[0]))
-    write_props(m, {"imgsz": 64}, replace=False)  # calibrated at 64 px, not seg run's default 512: any int8 file will do
-    onnx.save(m, str(fp32))
+    out = folder / "simple_unet.int8.onnx"
+    # calibrated at 64 px, not seg run's default 512: any int8 file will do
+    fp32 = recording_imgsz(model_file[0], folder / "simple_unet.onnx", 64)
     calib, _ = calibration_sets(synth_root, 4)
     make_variant(fp32, out, precision="int8", calib=calib, heldout=None)
     return out

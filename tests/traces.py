@@ -115,5 +115,8 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-def patch_on_import(folder: Path) -> None:
-    sys.meta_path.insert(0, _PatchOnImport(folder))
+def patch_on_import() -> None:
+    """For a script the suite or .ci/run starts: the memo over the folder ``SEG_TEST_TRACES``
+    names (if it names one), put in when ``seg.export.onnx`` is first imported."""
+    if os.environ.get(ENV):
+        sys.meta_path.insert(0, _PatchOnImport(Path(os.environ[ENV])))
