@@ -133,6 +133,9 @@ def test_auto_calls_a_tie_within_timing_noise_for_the_simpler_candidate(fp32_fil
     r = _auto(fp32_file, synth_root, tmp_path, {"fp32": 80.0, "int8": 36.7, "int8, merge ops in float": 36.2})
     cands = {c["name"]: c for c in r["auto"]["candidates"]}
     assert r["auto"]["chosen"] == "int8" and cands["int8"]["why"].startswith("within 3% of the fastest (36.2 ms)")
+    # the faster one it tied with is not called "slower" (it said "slower: 36.2 ms vs 36.7 ms")
+    assert cands["int8, merge ops in float"]["why"] == "the fastest, but within 3% of the simpler int8 (36.7 ms): a tie"
+    assert cands["fp32"]["why"] == "slower: 80.0 ms vs 36.7 ms per frame"
     r = _auto(fp32_file, synth_root, tmp_path, {"fp32": 80.0, "int8": 40.0, "int8, merge ops in float": 36.2})
     assert r["auto"]["chosen"] == "int8, merge ops in float"  # 10% apart: not a tie
 

@@ -139,8 +139,11 @@ def auto_variant(
             if c is chosen:
                 c["why"] = "fastest that passed" if c is fastest else \
                     f"within {TIE:.0%} of the fastest ({fastest['ms']:.1f} ms): a tie, and the simpler candidate"
-            elif "ms" in c:
+            elif "ms" in c and c["ms"] > chosen["ms"]:
                 c["why"] = f"slower: {c['ms']:.1f} ms vs {chosen['ms']:.1f} ms per frame"
+            elif "ms" in c:  # the fastest, when the simpler one chosen tied with it
+                c["why"] = (f"the fastest, but within {TIE:.0%} of the simpler {chosen['name']} "
+                            f"({chosen['ms']:.1f} ms): a tie")
         from seg.machine import cpu_info
 
         m = cpu_info()
