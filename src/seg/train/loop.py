@@ -70,6 +70,11 @@ def train(cfg: TrainConfig, progress: bool | None = None, log=print, started: fl
         dist.destroy_process_group()
 
 
+# A 9 s budget ran to 10.0 s in CI: the second epoch's end, timed at 2.5 s after the first, took
+# about 1 s more while the other test worker was busy.
+TAIL_MARGIN = 1.25
+
+
 class Budget:
     """The wall-clock budget of a run, from the command's start (imports and data scanning
     included) to results.json, and where the LR schedule stands in it.
@@ -91,8 +96,10 @@ class Budget:
         self.iters, self.iters_s = self.iters + 1, self.iters_s + seconds
 
     def tail_s(self) -> float:
-        """Seconds an epoch's end takes: evaluation plus checkpoint/plot writing."""
-        return (self.eval_guess_s if self.eval_s is None else self.eval_s) + self.save_s
+        """Seconds an epoch's end takes: evaluation plus checkpoint/plot writing, as last measured,
+        with room (TAIL_MARGIN) for a machine that is busier then: it comes after the last
+        decision, so whatever it runs over is over the budget."""
+        return TAIL_MARGIN * ((self.eval_guess_s if self.eval_s is None else self.eval_s) + self.save_s)
 
     def schedule_progress(self, iteration: int) -> float:
         """Where the LR schedule stands: iterations done / planned or, with a budget, the share of
